@@ -1,0 +1,113 @@
+"""Activation functions, applied in place, with derivatives expressed through their output.
+
+`forward(Z, scratch)` overwrites Z (n_samples, units) with A = f(Z).
+`backward(A, delta, scratch)` turns delta = dL/dA into dL/dZ in place, using only A: that is why
+forward may discard Z. `scratch` is a caller-owned buffer shaped like A, so the hot loop allocates nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nnctl._types import Array
+from nnctl.registry import Registry
+
+
+class Activation:
+    """Identity: A = Z, dA/dZ = 1."""
+
+    name = "identity"
+
+    def forward(self, Z: Array, scratch: Array | None = None) -> Array:
+        return Z
+
+    def backward(self, A: Array, delta: Array, scratch: Array) -> None:
+        return None
+
+
+class ReLU(Activation):
+    """A = max(Z, 0); dA/dZ = 1 where A > 0."""
+
+    name = "relu"
+
+    def forward(self, Z: Array, scratch: Array | None = None) -> Array:
+        return np.maximum(Z, 0, out=Z)
+
+    def backward(self, A: Array, delta: Array, scratch: Array) -> None:
+        np.greater(A, 0, out=scratch)
+        delta *= scratch
+
+
+class LeakyReLU(Activation):
+    """A = Z where Z > 0, alpha * Z elsewhere; A keeps Z's sign, so the slope follows from A."""
+
+    name = "leaky_relu"
+    alpha = 0.01
+
+    def forward(self, Z: Array, scratch: Array | None = None) -> Array:
+        if scratch is None:
+            scratch = np.empty_like(Z)
+        np.multiply(Z, self.alpha, out=scratch)
+        return np.maximum(Z, scratch, out=Z)
+
+    def backward(self, A: Array, delta: Array, scratch: Array) -> None:
+        np.greater(A, 0, out=scratch)
+        scratch *= 1.0 - self.alpha
+        scratch += self.alpha
+        delta *= scratch
+
+
+class Sigmoid(Activation):
+    """A = 1 / (1 + exp(-Z)); dA/dZ = A (1 - A)."""
+
+    name = "sigmoid"
+
+    def forward(self, Z: Array, scratch: Array | None = None) -> Array:
+        # exp(-Z) overflows to inf for very negative Z; 1 / inf = 0 is the right limit.
+        with np.errstate(over="ignore"):
+            np.negative(Z, out=Z)
+            np.exp(Z, out=Z)
+        Z += 1
+        return np.reciprocal(Z, out=Z)
+
+    def backward(self, A: Array, delta: Array, scratch: Array) -> None:
+        np.subtract(1, A, out=scratch)
+        scratch *= A
+        delta *= scratch
+
+
+class Tanh(Activation):
+    """A = tanh(Z); dA/dZ = 1 - A^2."""
+
+    name = "tanh"
+
+    def forward(self, Z: Array, scratch: Array | None = None) -> Array:
+        return np.tanh(Z, out=Z)
+
+    def backward(self, A: Array, delta: Array, scratch: Array) -> None:
+        np.square(A, out=scratch)
+        np.subtract(1, scratch, out=scratch)
+        delta *= scratch
+
+
+class Softmax(Activation):
+    """A_j = exp(Z_j) / sum_k exp(Z_k) per row; dL/dZ = A * (dL/dA - sum_k dL/dA_k A_k)."""
+
+    name = "softmax"
+
+    def forward(self, Z: Array, scratch: Array | None = None) -> Array:
+        # Shifting by the row max leaves softmax unchanged and keeps exp from overflowing.
+        Z -= Z.max(axis=1, keepdims=True)
+        np.exp(Z, out=Z)
+        Z /= Z.sum(axis=1, keepdims=True)
+        return Z
+
+    def backward(self, A: Array, delta: Array, scratch: Array) -> None:
+        np.multiply(delta, A, out=scratch)
+        delta -= scratch.sum(axis=1, keepdims=True)
+        delta *= A
+
+
+ACTIVATIONS: Registry[Activation] = Registry("activation")
+for _cls in (Activation, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax):
+    ACTIVATIONS[_cls.name] = _cls()

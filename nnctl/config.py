@@ -1,0 +1,310 @@
+"""The YAML config: schema, loading with file:line error messages, and `--set` overrides.
+
+Validation happens once, here; everything downstream trusts a `Config`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from nnctl.activations import ACTIVATIONS
+from nnctl.errors import ConfigError
+from nnctl.initializers import INITIALIZERS
+from nnctl.losses import LOSSES
+from nnctl.optimizers import OPTIMIZERS
+from nnctl.registry import closest, unknown_name_message
+
+
+def _one_of(kind: str, choices: Iterable[str]) -> Any:
+    """A str field that must be one of `choices`; the error names the closest one."""
+    options = sorted(choices)
+
+    def check(value: str) -> str:
+        if value not in options:
+            raise PydanticCustomError("unknown_name", unknown_name_message(kind, value, options))
+        return value
+
+    return Annotated[str, AfterValidator(check), Field(json_schema_extra={"enum": options})]
+
+
+ActivationName = _one_of("activation", ACTIVATIONS)
+InitName = _one_of("init", [*INITIALIZERS, "auto"])
+LossName = _one_of("loss", LOSSES)
+ScaleName = _one_of("scale", ["standard", "minmax", "none"])
+MissingPolicy = _one_of("missing policy", ["impute", "drop", "error"])
+TargetScale = _one_of("target_scale", ["none", "standard"])
+
+
+class _Section(BaseModel):
+    """A config mapping: strict types, and unknown keys named with the closest valid one."""
+
+    model_config = ConfigDict(strict=True, validate_assignment=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            for key in data:
+                if key not in cls.model_fields:
+                    _unknown_key(key, cls.model_fields)
+        return data
+
+
+def _unknown_key(key: object, valid: Iterable[str]) -> None:
+    options = list(valid)
+    hint = closest(str(key), options)
+    did_you_mean = f"did you mean '{hint}'? " if hint else ""
+    raise PydanticCustomError(
+        "unknown_key",
+        "unknown key; {hint}(valid: {valid})",
+        {"key": str(key), "hint": did_you_mean, "valid": ", ".join(options)},
+    )
+
+
+class DataConfig(_Section):
+    train: str = Field(description="CSV file with the training rows (relative to the config's folder)")
+    target: str = Field(description="the column to predict")
+    features: list[str] | None = Field(None, min_length=1, description="feature columns (default: all others)")
+    validation_split: float = Field(0.2, ge=0, lt=1, description="fraction of rows held out for validation")
+    validation: str | None = Field(None, description="a separate validation CSV (overrides validation_split)")
+    scale: ScaleName = Field("standard", description="numeric feature scaling, fitted on training rows")
+    missing: MissingPolicy = Field("impute", description="what to do with missing feature values")
+    target_scale: TargetScale = Field("none", description="regression: standardise the target for the loss")
+
+
+class LayerConfig(_Section):
+    units: int | None = Field(None, ge=1, description="width; may be omitted on the output layer")
+    activation: ActivationName | None = Field(None, description="hidden default relu; output default from loss")
+    init: InitName | None = Field(None, description="weight initialisation (default: model.init)")
+
+
+class ModelConfig(_Section):
+    layers: list[LayerConfig] = Field(min_length=1, description="hidden layers, then the output layer")
+    init: InitName = Field("auto", description="auto = he_normal for relu-like layers, else glorot_uniform")
+
+    @model_validator(mode="after")
+    def _hidden_layers_have_units(self) -> ModelConfig:
+        for i, layer in enumerate(self.layers[:-1]):
+            if layer.units is None:
+                raise PydanticCustomError(
+                    "hidden_units", "hidden layer {i} needs 'units' (only the output layer may omit it)", {"i": i}
+                )
+        return self
+
+
+class OptimizerConfig(_Section):
+    name: _one_of("optimizer", OPTIMIZERS) = "adam"  # type: ignore[valid-type]
+    learning_rate: float | None = Field(None, gt=0, description="step size (default: the optimizer's)")
+    beta1: float | None = Field(None, ge=0, lt=1, description="adam: decay of the first moment")
+    beta2: float | None = Field(None, ge=0, lt=1, description="adam: decay of the second moment")
+    eps: float | None = Field(None, gt=0, description="adam: added to the denominator")
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> OptimizerConfig:
+        """Reject keys the chosen optimizer does not take; fill the rest with its defaults."""
+        signature = inspect.signature(OPTIMIZERS[self.name].__init__)
+        accepted = [p for p in signature.parameters if p not in ("self", "params")]
+        for key in self.model_fields_set - {"name"}:
+            if key not in accepted and getattr(self, key) is not None:
+                raise PydanticCustomError(
+                    "unknown_key",
+                    "not used by optimizer '{name}' (its keys: {valid})",
+                    {"key": key, "name": self.name, "valid": ", ".join(accepted)},
+                )
+        for key in accepted:
+            if getattr(self, key) is None:
+                setattr(self, key, signature.parameters[key].default)
+        return self
+
+    def hyperparameters(self) -> dict[str, float]:
+        """Keyword arguments for the optimizer class."""
+        return {k: v for k, v in self.model_dump(exclude={"name"}).items() if v is not None}
+
+
+class TrainingConfig(_Section):
+    epochs: int = Field(100, ge=0, description="passes over the training rows (0 = save the initial model)")
+    batch_size: int = Field(32, ge=1, description="rows per gradient step")
+    dtype: Literal["float32", "float64"] = Field("float32", description="floating-point precision")
+    shuffle: bool = Field(True, description="reshuffle the training rows every epoch")
+
+
+class Config(_Section):
+    """A whole training config. `base_dir` is the folder relative paths in it are resolved against."""
+
+    seed: int = Field(0, description="every random choice (init, split, shuffling) follows from it")
+    data: DataConfig
+    model: ModelConfig
+    loss: LossName | None = Field(None, description="default: cross_entropy for text targets, else mse")
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    output: str | None = Field(None, description="where `train` saves the model unless -o is given")
+
+    _source: str = PrivateAttr("<config>")
+    _base_dir: Path = PrivateAttr(Path("."))
+
+    @property
+    def source(self) -> str:
+        return self._source
+
+    def resolve(self, path: str) -> Path:
+        """A path written in the config, relative to the config file's folder."""
+        return self._base_dir / Path(path).expanduser()
+
+
+# --- loading ---------------------------------------------------------------------------------------
+
+_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def parse_key(key: str) -> list[str | int]:
+    """`model.layers[1].units` -> ['model', 'layers', 1, 'units']."""
+    tokens: list[str | int] = []
+    pos = 0
+    for match in _TOKEN.finditer(key):
+        gap = key[pos : match.start()]
+        if gap not in ("", ".") or (gap == "" and pos and match.group(1)):
+            raise ValueError(key)
+        tokens.append(int(match.group(2)) if match.group(2) is not None else match.group(1))
+        pos = match.end()
+    if not tokens or pos != len(key) or isinstance(tokens[0], int):
+        raise ValueError(key)
+    return tokens
+
+
+def dotted(loc: Sequence[str | int]) -> str:
+    """['model', 'layers', 1, 'units'] -> `model.layers[1].units`."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def apply_override(raw: dict[str, Any], assignment: str) -> tuple[str | int, ...]:
+    """Apply one `KEY=VALUE` (dotted key, YAML scalar value) to a raw config dict; returns the key path."""
+    key, sep, text = assignment.partition("=")
+    try:
+        if not sep:
+            raise ValueError(assignment)
+        path = parse_key(key.strip())
+        value = yaml.safe_load(text) if text.strip() else None
+    except (ValueError, yaml.YAMLError):
+        raise ConfigError(
+            f"--set {assignment}: expected KEY=VALUE with a dotted key, e.g. --set training.epochs=5"
+        ) from None
+    node: Any = raw
+    for depth, part in enumerate(path[:-1]):
+        where = dotted(path[: depth + 1])
+        if isinstance(part, int):
+            if not isinstance(node, list) or part >= len(node):
+                size = len(node) if isinstance(node, list) else 0
+                raise ConfigError(f"--set {assignment}: {where} does not exist ({size} entries)")
+            node = node[part]
+        else:
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {assignment}: {dotted(path[:depth])} is not a mapping")
+            node = node.setdefault(part, {})
+    last = path[-1]
+    if isinstance(last, int):
+        if not isinstance(node, list) or last >= len(node):
+            raise ConfigError(f"--set {assignment}: {key.strip()} does not exist")
+    elif not isinstance(node, dict):
+        raise ConfigError(f"--set {assignment}: {dotted(path[:-1])} is not a mapping")
+    node[last] = value
+    return tuple(path)
+
+
+def _line_index(node: yaml.Node | None, path: tuple[str | int, ...] = ()) -> dict[tuple[str | int, ...], int]:
+    """Map every key path in a composed YAML document to its 1-based line."""
+    lines: dict[tuple[str | int, ...], int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            sub = (*path, key_node.value)
+            lines[sub] = key_node.start_mark.line + 1
+            lines.update(_line_index(value_node, sub))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines[(*path, i)] = item.start_mark.line + 1
+            lines.update(_line_index(item, (*path, i)))
+    return lines
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    kind, value = error["type"], error.get("input")
+    if kind == "missing":
+        return "missing required key"
+    if kind.endswith("_type") or kind in ("int_from_float", "bool_parsing", "int_parsing", "float_parsing"):
+        expected = {"int": "an integer", "float": "a number", "bool": "true or false", "string": "a string",
+                    "list": "a list", "dict": "a mapping", "model": "a mapping"}
+        what = next((v for k, v in expected.items() if kind.startswith(k)), kind.removesuffix("_type"))
+        if kind == "model_type":
+            what = "a mapping"
+        return f"expected {what}, got {type(value).__name__} {value!r}"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal", "too_short"):
+        return f"{error['msg'].lower()}, got {value!r}" if kind != "too_short" else error["msg"].lower()
+    if kind == "literal_error":
+        return f"unknown value {value!r}; {error['msg'].lower()}"
+    return str(error["msg"])
+
+
+def _format(error: Mapping[str, Any], source: str, lines: Mapping[tuple[str | int, ...], int],
+            overridden: set[tuple[str | int, ...]]) -> str:
+    loc = tuple(error["loc"])
+    if error["type"] == "unknown_key":
+        loc = (*loc, error["ctx"]["key"])
+    where = dotted(loc) or "(top level)"
+    if loc in overridden:
+        return f"--set {where}: {_describe(error)}"
+    line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), None)
+    prefix = f"{source}:{line}" if line else source
+    return f"{prefix}: {where}: {_describe(error)}"
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
+    """Read, override and validate a YAML config; any problem is a ConfigError naming file, line and key."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{source}: cannot read config ({exc.__class__.__name__}: {exc})") from None
+    try:
+        node = yaml.compose(text)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark else source
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping of config keys at the top level, got {type(raw).__name__}")
+    overridden = {apply_override(raw, assignment) for assignment in overrides}
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        errors = exc.errors()
+        message = _format(errors[0], source, _line_index(node), overridden)
+        if len(errors) > 1:
+            message += f" (and {len(errors) - 1} more)"
+        raise ConfigError(message) from None
+    config._source = source
+    config._base_dir = Path(path).parent
+    return config

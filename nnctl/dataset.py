@@ -1,0 +1,142 @@
+"""Turn a config's `data` section into training and validation arrays plus the fitted preprocessing."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from nnctl._types import Array
+from nnctl.config import Config
+from nnctl.data import Preprocessor, TargetEncoder, is_numeric, line_of, read_csv, require_columns
+from nnctl.errors import DataError
+from nnctl.losses import LOSSES
+
+
+@dataclass
+class Split:
+    """Preprocessed rows: X (n, n_inputs), the loss's target Y (n, n_outputs), and y (class index or value)."""
+
+    X: Array
+    Y: Array
+    y: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+
+@dataclass
+class Dataset:
+    train: Split
+    validation: Split | None
+    preprocessor: Preprocessor
+    target: TargetEncoder
+    loss: str
+    sources: dict[str, Any]
+
+
+def default_loss(target: pd.Series) -> str:
+    """`loss` left out: cross_entropy for a text (or boolean) target, mse for a numeric one."""
+    return "mse" if is_numeric(target) else "cross_entropy"
+
+
+def _clean(frame: pd.DataFrame, target: str, features: list[str], missing: str, source: str,
+           warn: Callable[[str], None]) -> pd.DataFrame:
+    """Drop rows without a target (with a warning), then apply `data.missing` to the features."""
+    unlabelled = frame[target].isna()
+    if unlabelled.any():
+        warn(f"{source}: dropped {int(unlabelled.sum())} of {len(frame)} rows whose target '{target}' is missing")
+        frame = frame[~unlabelled]
+    gaps = frame[features].isna()
+    if gaps.to_numpy().any():
+        if missing == "error":
+            row, column = next((r, c) for r, c in gaps.stack().index if gaps.at[r, c])
+            raise DataError(f"{source}: column '{column}' line {line_of(row)}: missing value "
+                            "(data.missing: error); use data.missing: impute or drop to accept gaps")
+        if missing == "drop":
+            incomplete = gaps.any(axis=1)
+            warn(f"{source}: dropped {int(incomplete.sum())} of {len(frame)} rows with missing feature values "
+                 "(data.missing: drop)")
+            frame = frame[~incomplete]
+    if frame.empty:
+        raise DataError(f"{source}: no usable rows left after removing rows with missing values")
+    return frame
+
+
+def _display(path: str) -> str:
+    return os.path.normpath(path)
+
+
+def split_rows(n: int, fraction: float, rng: np.random.Generator,
+               classes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices (train, validation); stratified by class when `classes` (n,) is given."""
+    order = rng.permutation(n)
+    if classes is None:
+        k = int(round(fraction * n))
+        held = order[:k]
+    else:
+        held = np.concatenate([members[: int(round(fraction * len(members)))]
+                               for c in np.unique(classes) for members in [order[classes[order] == c]]])
+    mask = np.zeros(n, dtype=bool)
+    mask[held] = True
+    return np.flatnonzero(~mask), np.flatnonzero(mask)
+
+
+def load_dataset(config: Config, rng: np.random.Generator, warn: Callable[[str], None]) -> Dataset:
+    """Read, clean, split and preprocess the config's data; validation rows never influence the fit."""
+    data = config.data
+    train_path = _display(str(config.resolve(data.train)))
+    frame = read_csv(train_path)
+    require_columns(frame, [data.target], train_path, "target")
+    features = list(data.features) if data.features else [str(c) for c in frame.columns if c != data.target]
+    if data.target in features:
+        raise DataError(f"{train_path}: target '{data.target}' is also listed in data.features; remove it there")
+    if not features:
+        raise DataError(f"{train_path}: no feature columns besides the target '{data.target}'")
+    require_columns(frame, features, train_path, "feature")
+    frame = _clean(frame, data.target, features, data.missing, train_path, warn)
+
+    loss = config.loss or default_loss(frame[data.target])
+    task = LOSSES[loss].task
+    binary = loss == "binary_cross_entropy"
+    if task == "regression" and not is_numeric(frame[data.target]):
+        raise DataError(f"{train_path}: target '{data.target}' is not numeric, but loss '{loss}' is for regression; "
+                        "use loss: cross_entropy to classify it")
+
+    sources: dict[str, Any] = {"train": train_path}
+    if data.validation:
+        val_path = _display(str(config.resolve(data.validation)))
+        val_frame = read_csv(val_path)
+        require_columns(val_frame, [data.target, *features], val_path, "validation")
+        val_frame = _clean(val_frame, data.target, features, data.missing, val_path, warn)
+        train_frame = frame
+        sources["validation"] = val_path
+    else:
+        labels = None
+        if task == "classification":
+            classes = TargetEncoder.fit(frame[data.target], task, binary=binary, target_scale="none",
+                                        source=train_path)
+            labels = classes.encode(frame[data.target], np.float64, train_path)[0]
+        train_rows, val_rows = split_rows(len(frame), data.validation_split, rng, labels)
+        if len(train_rows) == 0:
+            raise DataError(f"{train_path}: no training rows left after data.validation_split; lower it")
+        train_frame, val_frame = frame.iloc[train_rows], frame.iloc[val_rows]
+        sources["validation_split"] = data.validation_split
+
+    target = TargetEncoder.fit(train_frame[data.target], task, binary=binary,
+                               target_scale=data.target_scale, source=train_path)
+    preprocessor = Preprocessor.fit(train_frame, features, data.scale, data.missing)
+    dtype = np.dtype(config.training.dtype)
+
+    def encode(part: pd.DataFrame, source: str) -> Split:
+        X = preprocessor.transform(part, dtype, source)
+        y, Y = target.encode(part[data.target], dtype, source)
+        return Split(X, Y, y)
+
+    validation = encode(val_frame, sources.get("validation", train_path)) if len(val_frame) else None
+    sources.update(rows_train=len(train_frame), rows_validation=len(val_frame))
+    return Dataset(encode(train_frame, train_path), validation, preprocessor, target, loss, sources)

@@ -1,0 +1,33 @@
+"""Every failure nnctl reports is an `NnctlError`; its `exit_code` is what the CLI exits with."""
+
+from __future__ import annotations
+
+
+class NnctlError(Exception):
+    """Base of all nnctl errors. The message is one actionable line for the user."""
+
+    exit_code = 1
+
+
+class InputError(NnctlError):
+    """Bad input from the user: a config, CSV, flag or model file (exit 2)."""
+
+    exit_code = 2
+
+
+class ConfigError(InputError):
+    """The YAML config (or a --set override) is unreadable or invalid."""
+
+
+class DataError(InputError):
+    """A CSV is unreadable or its columns do not fit the config or the model."""
+
+
+class ModelFileError(InputError):
+    """A model file is missing, corrupt, or not an nnctl model."""
+
+
+class TrainingError(NnctlError):
+    """The work itself failed, e.g. the loss diverged to NaN (exit 1)."""
+
+    exit_code = 1

@@ -1,0 +1,195 @@
+"""A trained model: network, preprocessing and target encoding, saved to and loaded from one .npz file.
+
+File layout (SPEC.md): `layers.{i}.W`, `layers.{i}.b`, `meta` (0-d str array holding JSON) and
+`optimizer.*` arrays for an exact resume. Loading never unpickles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnctl import __version__
+from nnctl._types import Array
+from nnctl.data import Preprocessor, TargetEncoder
+from nnctl.errors import ModelFileError
+from nnctl.losses import LOSSES
+from nnctl.metrics import accuracy, batched_output, regression_metrics
+from nnctl.network import Network
+
+FORMAT = "nnctl-model"
+FORMAT_VERSION = 1
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed entry timestamps: same arrays, same bytes
+
+
+@dataclass
+class Model:
+    """Everything `predict` needs, plus the config and history of the run that made it."""
+
+    network: Network
+    preprocessor: Preprocessor
+    target: TargetEncoder
+    loss: str
+    config: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)  # optimizer arrays/counters, rng state, epochs done
+
+    @property
+    def task(self) -> str:
+        return self.target.task
+
+    def output(self, X: Array) -> Array:
+        """Network outputs (n, n_outputs) for preprocessed inputs X (n, n_inputs)."""
+        return batched_output(self.network.forward, X)
+
+    def evaluate(self, X: Array, Y: Array, y: np.ndarray) -> dict[str, float]:
+        """Loss and metrics of the model on preprocessed rows; regression metrics on the target's scale."""
+        A = self.output(X)
+        scores = {"loss": LOSSES[self.loss].value(A, Y, np.empty_like(A))}
+        if self.task == "classification":
+            scores["accuracy"] = accuracy(y, self.target.class_indices(A))
+        else:
+            scores.update(regression_metrics(y, self.target.values(A)))
+        return scores
+
+    # --- files -------------------------------------------------------------------------------------
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for i, (W, b) in enumerate(zip(self.network.W, self.network.b, strict=True)):
+            out[f"layers.{i}.W"], out[f"layers.{i}.b"] = W, b
+        for key, value in self.state.get("optimizer_arrays", {}).items():
+            out[f"optimizer.{key}"] = value
+        return out
+
+    def meta(self, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "nnctl_version": __version__,
+            "task": self.task,
+            "loss": self.loss,
+            "network": {
+                "sizes": self.network.sizes,
+                "activations": self.network.activation_names,
+                "dtype": self.network.dtype.name,
+            },
+            "features": [spec.name for spec in self.preprocessor.features],
+            "inputs": self.preprocessor.input_names,
+            "preprocessing": self.preprocessor.to_dict(),
+            "target": self.target.to_dict(),
+            "config": self.config,
+            "history": self.history,
+            "state": {k: v for k, v in self.state.items() if k != "optimizer_arrays"},
+            "checksum": _checksum(arrays),
+        }
+
+    def save(self, path: str | Path) -> None:
+        """Write the model atomically: a temp file in the same folder, fsync, then rename over `path`."""
+        arrays = self.arrays()
+        entries = {**arrays, "meta": np.array(json.dumps(self.meta(arrays), separators=(",", ":")))}
+        write_npz_atomic(Path(path), entries)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Model:
+        return load_model(path)
+
+
+def _checksum(arrays: dict[str, np.ndarray]) -> str:
+    digest = hashlib.sha256()
+    for key in sorted(arrays):
+        digest.update(key.encode())
+        digest.update(np.ascontiguousarray(arrays[key]).tobytes())
+    return digest.hexdigest()
+
+
+def write_npz_atomic(path: Path, entries: dict[str, np.ndarray]) -> None:
+    """Write an .npz readable by `np.load(allow_pickle=False)`; the target is replaced only when complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            with zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
+                for key, value in entries.items():
+                    info = zipfile.ZipInfo(f"{key}.npy", date_time=_ZIP_TIME)
+                    with archive.open(info, "w", force_zip64=True) as member:
+                        np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_model(path: str | Path) -> Model:
+    """Load and check a model file; anything wrong is a ModelFileError saying what."""
+    source = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ModelFileError(f"{source}: model file not found") from None
+    except OSError as exc:
+        raise ModelFileError(f"{source}: cannot read model file ({exc.strerror})") from None
+    if not raw.startswith(b"PK"):
+        raise ModelFileError(f"{source}: not an nnctl model file (not a NumPy .npz archive)")
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+            entries = {key: npz[key] for key in npz.files}
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+        reason = "it holds object arrays" if "pickle" in str(exc) else "not a NumPy .npz archive, or truncated"
+        raise ModelFileError(f"{source}: not a valid nnctl model file ({reason})") from None
+    if "meta" not in entries or entries["meta"].dtype.kind != "U" or entries["meta"].ndim != 0:
+        raise ModelFileError(f"{source}: not an nnctl model file (no 'meta' entry)")
+    try:
+        meta = json.loads(str(entries.pop("meta")[()]))
+    except json.JSONDecodeError:
+        raise ModelFileError(f"{source}: the model's metadata is not valid JSON; the file is corrupt") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ModelFileError(f"{source}: not an nnctl model file (unknown format)")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelFileError(f"{source}: model format version {version} is newer than this nnctl reads "
+                             f"({FORMAT_VERSION}); upgrade nnctl")
+    try:
+        return _from_parts(meta, entries, source)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{source}: the model's metadata is incomplete or inconsistent ({exc})") from None
+
+
+def _from_parts(meta: dict[str, Any], entries: dict[str, np.ndarray], source: str) -> Model:
+    spec = meta["network"]
+    network = Network(spec["sizes"], spec["activations"], spec["dtype"])
+    for i in range(network.n_layers):
+        for name, view in (("W", network.W[i]), ("b", network.b[i])):
+            key = f"layers.{i}.{name}"
+            array = entries.get(key)
+            if array is None:
+                raise ModelFileError(f"{source}: missing array '{key}'")
+            if array.shape != view.shape or array.dtype != network.dtype:
+                raise ModelFileError(f"{source}: array '{key}' is {array.dtype}{list(array.shape)}, the metadata "
+                                     f"says {network.dtype}{list(view.shape)}")
+            view[...] = array
+    if _checksum(entries) != meta.get("checksum"):
+        raise ModelFileError(f"{source}: checksum mismatch; the weights were changed or damaged after saving")
+    state = dict(meta.get("state", {}))
+    state["optimizer_arrays"] = {k.split(".", 1)[1]: v for k, v in entries.items() if k.startswith("optimizer.")}
+    return Model(
+        network=network,
+        preprocessor=Preprocessor.from_dict(meta["preprocessing"]),
+        target=TargetEncoder.from_dict(meta["target"]),
+        loss=meta["loss"],
+        config=meta.get("config", {}),
+        history=meta.get("history", []),
+        state=state,
+    )
