@@ -187,7 +187,7 @@ class Preprocessor:
             raise DataError(f"{source}: column '{spec.name}' line {line_of(series.index[i])}: missing value, "
                             f"and the model was trained with data.missing: {self.missing}")
         # Categories never seen in training get all-zero columns, like scikit-learn's handle_unknown="ignore".
-        codes = pd.Categorical(text, categories=spec.categories).codes
+        codes = pd.Index(spec.categories).get_indexer(text)
         out = np.zeros((len(text), spec.width))
         known = codes >= 0
         out[np.flatnonzero(known), codes[known]] = 1.0

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+DATASETS = ROOT / "datasets"
+CONFIGS = ROOT / "configs"
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def write_config(tmp_path: Path):
+    """Write a config dict as YAML in tmp_path; data paths may point anywhere (absolute)."""
+
+    def write(config: dict, name: str = "config.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        return path
+
+    return write
+
+
+def iris_config(**overrides: object) -> dict:
+    config = {
+        "seed": 0,
+        "data": {"train": str(DATASETS / "iris.csv"), "target": "species"},
+        "model": {"layers": [{"units": 8, "activation": "tanh"}, {"activation": "softmax"}]},
+        "loss": "cross_entropy",
+        "optimizer": {"name": "adam", "learning_rate": 0.01},
+        "training": {"epochs": 5, "batch_size": 16},
+    }
+    config.update(overrides)
+    return config

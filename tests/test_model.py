@@ -1,0 +1,113 @@
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from conftest import iris_config
+from nnctl.config import load_config
+from nnctl.errors import ModelFileError
+from nnctl.model import load_model
+from nnctl.training import train
+
+
+@pytest.fixture
+def trained(write_config, tmp_path):
+    path = tmp_path / "iris.npz"
+    result = train(load_config(write_config(iris_config())), output=path)
+    return result.model, path
+
+
+def test_file_layout_matches_the_spec(trained):
+    model, path = trained
+    with np.load(path, allow_pickle=False) as npz:
+        assert {"layers.0.W", "layers.0.b", "layers.1.W", "layers.1.b", "meta"} <= set(npz.files)
+        assert npz["layers.0.W"].shape == (4, 8) and npz["layers.0.b"].shape == (8,)
+        assert npz["layers.1.W"].shape == (8, 3)
+        meta = json.loads(str(npz["meta"][()]))
+    assert meta["format_version"] == 1 and meta["nnctl_version"]
+    assert meta["target"]["classes"] == ["setosa", "versicolor", "virginica"]
+    assert meta["config"]["model"]["layers"][-1] == {"units": 3, "activation": "softmax", "init": "glorot_uniform"}
+    assert [row["epoch"] for row in meta["history"]] == [1, 2, 3, 4, 5]
+    assert {"train_loss", "val_loss", "val_accuracy", "seconds", "learning_rate"} <= set(meta["history"][0])
+    assert meta["preprocessing"]["features"][0]["name"] == "sepal_length"
+
+
+def test_round_trip_gives_identical_predictions(trained, rng):
+    model, path = trained
+    loaded = load_model(path)
+    X = rng.standard_normal((20, 4)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.output(X), model.output(X))
+    np.testing.assert_array_equal(loaded.network.params, model.network.params)
+    assert loaded.history == model.history
+    assert loaded.target == model.target and loaded.preprocessor == model.preprocessor
+
+
+def test_save_is_atomic_and_leaves_no_temp_files(trained, tmp_path):
+    model, path = trained
+    before = path.read_bytes()
+    model.save(path)
+    assert path.read_bytes() == before  # deterministic bytes for the same model
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix != ".yaml") == ["iris.npz"]
+
+
+def test_save_failure_keeps_the_old_file(trained, monkeypatch):
+    model, path = trained
+    before = path.read_bytes()
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np.lib.format, "write_array", boom)
+    with pytest.raises(OSError):
+        model.save(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in path.parent.glob(".iris.npz.*")] == []
+
+
+def _rewrite(path, target, change):
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(target, "w") as dst:
+        for item in src.infolist():
+            data = change(item.filename, src.read(item.filename))
+            if data is not None:
+                dst.writestr(item.filename, data)
+
+
+def test_damaged_files_are_rejected_with_a_reason(trained, tmp_path):
+    _, path = trained
+    cases = {}
+    (tmp_path / "text.npz").write_text("hello")
+    cases["text.npz"] = "not a NumPy .npz archive"
+    (tmp_path / "cut.npz").write_bytes(path.read_bytes()[:500])
+    cases["cut.npz"] = "truncated"
+    _rewrite(path, tmp_path / "nometa.npz", lambda name, data: None if name == "meta.npy" else data)
+    cases["nometa.npz"] = "no 'meta' entry"
+
+    def flip(name, data):
+        if name == "layers.0.W.npy":
+            data = data[:-1] + bytes([data[-1] ^ 1])
+        return data
+
+    _rewrite(path, tmp_path / "flipped.npz", flip)
+    cases["flipped.npz"] = "checksum mismatch"
+    np.savez(tmp_path / "plain.npz", x=np.zeros(3))
+    cases["plain.npz"] = "no 'meta' entry"
+
+    def newer(name, data):
+        if name == "meta.npy":
+            with np.load(path) as npz:
+                meta = json.loads(str(npz["meta"][()]))
+            meta["format_version"] = 99
+            import io
+            buf = io.BytesIO()
+            np.save(buf, np.array(json.dumps(meta)))
+            return buf.getvalue()
+        return data
+
+    _rewrite(path, tmp_path / "newer.npz", newer)
+    cases["newer.npz"] = "newer than this nnctl reads"
+    for name, reason in cases.items():
+        with pytest.raises(ModelFileError, match=reason):
+            load_model(tmp_path / name)
+    with pytest.raises(ModelFileError, match="model file not found"):
+        load_model(tmp_path / "missing.npz")
