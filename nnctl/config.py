@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    JsonValue,
     PrivateAttr,
     ValidationError,
     model_validator,
@@ -31,8 +32,8 @@ from nnctl.optimizers import OPTIMIZERS
 from nnctl.registry import closest, unknown_name_message
 
 
-def _one_of(kind: str, choices: Iterable[str]) -> Any:
-    """A str field that must be one of `choices`; the error names the closest one."""
+def _choice(kind: str, choices: Iterable[str]) -> Any:
+    """Validator for a str that must be one of `choices`; the error names the closest one."""
     options = sorted(choices)
 
     def check(value: str) -> str:
@@ -40,15 +41,22 @@ def _one_of(kind: str, choices: Iterable[str]) -> Any:
             raise PydanticCustomError("unknown_name", unknown_name_message(kind, value, options))
         return value
 
-    return Annotated[str, AfterValidator(check), Field(json_schema_extra={"enum": options})]
+    return AfterValidator(check)
 
 
-ActivationName = _one_of("activation", ACTIVATIONS)
-InitName = _one_of("init", [*INITIALIZERS, "auto"])
-LossName = _one_of("loss", LOSSES)
-ScaleName = _one_of("scale", ["standard", "minmax", "none"])
-MissingPolicy = _one_of("missing policy", ["impute", "drop", "error"])
-TargetScale = _one_of("target_scale", ["none", "standard"])
+def _enum(choices: Iterable[str]) -> Any:
+    options: list[JsonValue] = [str(c) for c in sorted(choices)]
+    return Field(json_schema_extra={"enum": options})
+
+
+ActivationName = Annotated[str, _choice("activation", ACTIVATIONS), _enum(ACTIVATIONS)]
+InitName = Annotated[str, _choice("init", [*INITIALIZERS, "auto"]), _enum([*INITIALIZERS, "auto"])]
+LossName = Annotated[str, _choice("loss", LOSSES), _enum(LOSSES)]
+OptimizerName = Annotated[str, _choice("optimizer", OPTIMIZERS), _enum(OPTIMIZERS)]
+_SCALES, _POLICIES, _TARGET_SCALES = ["standard", "minmax", "none"], ["impute", "drop", "error"], ["none", "standard"]
+ScaleName = Annotated[str, _choice("scale", _SCALES), _enum(_SCALES)]
+MissingPolicy = Annotated[str, _choice("missing policy", _POLICIES), _enum(_POLICIES)]
+TargetScale = Annotated[str, _choice("target_scale", _TARGET_SCALES), _enum(_TARGET_SCALES)]
 
 
 class _Section(BaseModel):
@@ -109,7 +117,7 @@ class ModelConfig(_Section):
 
 
 class OptimizerConfig(_Section):
-    name: _one_of("optimizer", OPTIMIZERS) = "adam"  # type: ignore[valid-type]
+    name: OptimizerName = "adam"
     learning_rate: float | None = Field(None, gt=0, description="step size (default: the optimizer's)")
     beta1: float | None = Field(None, ge=0, lt=1, description="adam: decay of the first moment")
     beta2: float | None = Field(None, ge=0, lt=1, description="adam: decay of the second moment")

@@ -187,7 +187,7 @@ class Preprocessor:
             raise DataError(f"{source}: column '{spec.name}' line {line_of(series.index[i])}: missing value, "
                             f"and the model was trained with data.missing: {self.missing}")
         # Categories never seen in training get all-zero columns, like scikit-learn's handle_unknown="ignore".
-        codes = pd.Index(spec.categories).get_indexer(text)
+        codes = pd.Index(spec.categories).get_indexer(pd.Index(text))
         out = np.zeros((len(text), spec.width))
         known = codes >= 0
         out[np.flatnonzero(known), codes[known]] = 1.0
@@ -270,7 +270,8 @@ class TargetEncoder:
         """Predicted class index per row from the network output A (n, n_outputs)."""
         if self.binary:
             return (A[:, 0] >= 0.5).astype(np.int64)
-        return A.argmax(axis=1)
+        indices: IntArray = A.argmax(axis=1)
+        return indices
 
     def probabilities(self, A: Array) -> Array:
         """(n, n_classes) class probabilities from the network output."""

@@ -76,10 +76,10 @@ def split_rows(n: int, fraction: float, rng: np.random.Generator,
     """Row indices (train, validation); stratified by class when `classes` (n,) is given."""
     order = rng.permutation(n)
     if classes is None:
-        k = int(round(fraction * n))
+        k = round(fraction * n)
         held = order[:k]
     else:
-        held = np.concatenate([members[: int(round(fraction * len(members)))]
+        held = np.concatenate([members[: round(fraction * len(members))]
                                for c in np.unique(classes) for members in [order[classes[order] == c]]])
     mask = np.zeros(n, dtype=bool)
     mask[held] = True
@@ -120,7 +120,7 @@ def load_dataset(config: Config, rng: np.random.Generator, warn: Callable[[str],
         if task == "classification":
             classes = TargetEncoder.fit(frame[data.target], task, binary=binary, target_scale="none",
                                         source=train_path)
-            labels = classes.encode(frame[data.target], np.float64, train_path)[0]
+            labels = classes.encode(frame[data.target], "float64", train_path)[0]
         train_rows, val_rows = split_rows(len(frame), data.validation_split, rng, labels)
         if len(train_rows) == 0:
             raise DataError(f"{train_path}: no training rows left after data.validation_split; lower it")

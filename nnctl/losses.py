@@ -40,7 +40,7 @@ class Loss:
             activation.backward(A, out, scratch)
 
     def _fused_scale(self, A: Array) -> float:
-        return 1.0 / A.shape[0]
+        return 1.0 / int(A.shape[0])
 
 
 class CrossEntropy(Loss):

@@ -8,6 +8,7 @@ buffer, so optimizers and serialisation see a single array each.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 import numpy as np
 
@@ -20,7 +21,7 @@ from nnctl.losses import Loss
 def _views(flat: Array, sizes: Sequence[int]) -> tuple[list[Array], list[Array]]:
     """Split a flat buffer into [W_0, ...] (fan_in, fan_out) and [b_0, ...] (fan_out,) views."""
     Ws, bs, offset = [], [], 0
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=False):
+    for fan_in, fan_out in pairwise(sizes):
         Ws.append(flat[offset : offset + fan_in * fan_out].reshape(fan_in, fan_out))
         offset += fan_in * fan_out
         bs.append(flat[offset : offset + fan_out])
@@ -30,7 +31,7 @@ def _views(flat: Array, sizes: Sequence[int]) -> tuple[list[Array], list[Array]]
 
 def parameter_count(sizes: Sequence[int]) -> int:
     """Number of weights and biases of a network with these layer widths."""
-    return sum(i * o + o for i, o in zip(sizes[:-1], sizes[1:], strict=False))
+    return sum(i * o + o for i, o in pairwise(sizes))
 
 
 class Workspace:

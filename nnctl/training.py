@@ -177,7 +177,7 @@ def _step(network: Network, ws: Workspace, loss: Loss, optimizer: Optimizer, X: 
         )
     network.backward(ws, X, Y, loss)
     optimizer.step(network.grads)
-    return value * m
+    return value * int(m)
 
 
 def _check_writable(path: Path) -> None:

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
-from gradcheck import numerical_gradient
 from nnctl.activations import ACTIVATIONS
+
+from gradcheck import numerical_gradient
 
 
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))

@@ -1,8 +1,9 @@
 import pytest
 
-from conftest import iris_config
 from nnctl.config import apply_override, dotted, load_config, parse_key
 from nnctl.errors import ConfigError
+
+from conftest import iris_config
 
 
 def _error(path, overrides=()) -> str:

@@ -1,10 +1,11 @@
 import numpy as np
 import pytest
 
-from conftest import DATASETS, iris_config
 from nnctl.config import load_config
 from nnctl.dataset import load_dataset, split_rows
 from nnctl.errors import DataError
+
+from conftest import DATASETS, iris_config
 
 
 def _load(write_config, config, warnings=None):

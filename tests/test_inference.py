@@ -4,11 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import DATASETS, iris_config
 from nnctl.config import load_config
 from nnctl.errors import DataError
 from nnctl.inference import evaluate, predict, predict_frame
 from nnctl.training import train
+
+from conftest import DATASETS, iris_config
 
 
 @pytest.fixture(scope="module")

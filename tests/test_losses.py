@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
-from gradcheck import numerical_gradient
 from nnctl.activations import ACTIVATIONS
 from nnctl.losses import LOSSES
+
+from gradcheck import numerical_gradient
 
 
 def _targets(name: str, rng: np.random.Generator, n: int = 6, k: int = 3) -> tuple[np.ndarray, np.ndarray]:

@@ -4,11 +4,12 @@ import zipfile
 import numpy as np
 import pytest
 
-from conftest import iris_config
 from nnctl.config import load_config
 from nnctl.errors import ModelFileError
 from nnctl.model import load_model
 from nnctl.training import train
+
+from conftest import iris_config
 
 
 @pytest.fixture
@@ -19,7 +20,7 @@ def trained(write_config, tmp_path):
 
 
 def test_file_layout_matches_the_spec(trained):
-    model, path = trained
+    _, path = trained
     with np.load(path, allow_pickle=False) as npz:
         assert {"layers.0.W", "layers.0.b", "layers.1.W", "layers.1.b", "meta"} <= set(npz.files)
         assert npz["layers.0.W"].shape == (4, 8) and npz["layers.0.b"].shape == (8,)

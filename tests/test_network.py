@@ -1,10 +1,11 @@
 import numpy as np
 import pytest
 
-from gradcheck import numerical_gradient
 from nnctl.losses import LOSSES
 from nnctl.network import Network, Workspace, parameter_count
 from nnctl.optimizers import SGD
+
+from gradcheck import numerical_gradient
 
 CASES = [
     ("cross_entropy", ["relu", "tanh", "softmax"], 3),

@@ -1,11 +1,12 @@
 import numpy as np
 import pytest
 
-from conftest import CONFIGS, iris_config
 from nnctl.config import load_config
 from nnctl.errors import ConfigError, TrainingError
 from nnctl.model import load_model
 from nnctl.training import Callback, train
+
+from conftest import CONFIGS, iris_config
 
 
 def test_same_seed_same_weights_byte_for_byte(write_config, tmp_path):

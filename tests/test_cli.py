@@ -1,0 +1,162 @@
+"""The CLI end to end, through subprocesses (real exit codes, real stdin/stdout) and Typer's CliRunner."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from nnctl.cli import app
+
+from conftest import CONFIGS, DATASETS, ROOT, iris_config
+
+runner = CliRunner()
+
+
+def nnctl(*args: str, stdin: str | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "nnctl", *args], input=stdin, capture_output=True, text=True,
+                          cwd=cwd, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def iris_npz(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("cli") / "iris.npz"
+    result = nnctl("train", str(CONFIGS / "iris.yaml"), "-o", str(path), "--quiet")
+    assert result.returncode == 0, result.stderr
+    return path
+
+
+def test_train_writes_the_model_and_a_summary(tmp_path):
+    out = tmp_path / "m.npz"
+    result = nnctl("train", "configs/iris.yaml", "-o", str(out), "--epochs", "20", "--seed", "3")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""  # data only with --json
+    assert "epoch 20/20" in result.stderr and "training summary" in result.stderr
+    assert out.exists()
+
+
+def test_train_json_summary_on_stdout(tmp_path):
+    result = nnctl("train", "configs/iris.yaml", "-o", str(tmp_path / "m.npz"), "--quiet", "--json",
+                   "--set", "training.epochs=3", "--set", "optimizer.learning_rate=0.05")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    summary = json.loads(result.stdout)
+    assert summary["epochs"] == 3 and summary["task"] == "classification"
+    assert 0 <= summary["val_accuracy"] <= 1
+
+
+def test_config_output_is_relative_to_the_config(tmp_path):
+    config = iris_config(output="models/out.npz")
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    result = nnctl("train", str(tmp_path / "c.yaml"), "-q", cwd=tmp_path.parent)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "models" / "out.npz").exists()
+
+
+def test_predict_file_and_stdin_agree(iris_npz):
+    from_file = nnctl("predict", str(iris_npz), "datasets/iris.csv")
+    from_stdin = nnctl("predict", str(iris_npz), stdin=(DATASETS / "iris.csv").read_text())
+    dash = nnctl("predict", str(iris_npz), "-", stdin=(DATASETS / "iris.csv").read_text())
+    assert from_file.returncode == from_stdin.returncode == dash.returncode == 0
+    assert from_file.stdout == from_stdin.stdout == dash.stdout
+    lines = from_file.stdout.splitlines()
+    assert lines[0] == "species" and len(lines) == 151
+    truth = [row.split(",")[-1] for row in (DATASETS / "iris.csv").read_text().splitlines()[1:]]
+    assert sum(p == t for p, t in zip(lines[1:], truth, strict=True)) >= 140
+    assert from_file.stderr == ""
+
+
+def test_predict_proba_jsonl_and_output_file(iris_npz, tmp_path):
+    result = nnctl("predict", str(iris_npz), "datasets/iris.csv", "--proba", "--format", "jsonl")
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(records) == 150
+    assert set(records[0]) == {"species", "proba_setosa", "proba_versicolor", "proba_virginica"}
+    out = tmp_path / "p.csv"
+    assert nnctl("predict", str(iris_npz), "datasets/iris.csv", "-o", str(out)).stdout == ""
+    assert out.read_text().splitlines()[0] == "species"
+
+
+def test_evaluate_table_and_json(iris_npz):
+    table = nnctl("evaluate", str(iris_npz), "datasets/iris.csv")
+    assert table.returncode == 0 and "accuracy" in table.stdout
+    scores = json.loads(nnctl("evaluate", str(iris_npz), "datasets/iris.csv", "--json").stdout)
+    assert scores["rows"] == 150 and scores["accuracy"] >= 0.93
+
+
+def test_regression_end_to_end(tmp_path):
+    out = tmp_path / "mpg.npz"
+    result = nnctl("train", "configs/auto_mpg.yaml", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "warning: datasets/auto_mpg.csv: dropped 8 of 406 rows" in result.stderr
+    scores = json.loads(nnctl("evaluate", str(out), "datasets/auto_mpg.csv", "--json").stdout)
+    assert scores["r2"] > 0.5
+    predictions = nnctl("predict", str(out), "datasets/auto_mpg.csv").stdout.splitlines()
+    assert predictions[0] == "mpg" and len(predictions) == 407
+    assert all(5 < float(v) < 60 for v in predictions[1:])
+
+
+def _assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+    assert result.stdout == ""
+
+
+def test_bad_config_exits_2_with_one_line(tmp_path):
+    config = iris_config()
+    config["model"]["layers"][0]["activation"] = "rleu"
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    _assert_one_line_error(nnctl("train", str(tmp_path / "bad.yaml"), "-o", str(tmp_path / "x.npz")),
+                           "bad.yaml:", "model.layers[0].activation", "did you mean 'relu'?")
+    assert not (tmp_path / "x.npz").exists()
+
+
+def test_bad_inputs_exit_2(iris_npz, tmp_path):
+    _assert_one_line_error(nnctl("train", "nope.yaml"), "nope.yaml: config file not found")
+    _assert_one_line_error(nnctl("train", "configs/iris.yaml", "--set", "training.epochs=-1"),
+                           "--set training.epochs")
+    _assert_one_line_error(nnctl("predict", "configs/iris.yaml", "datasets/iris.csv"), "not an nnctl model")
+    _assert_one_line_error(nnctl("predict", str(iris_npz), "datasets/auto_mpg.csv"),
+                           "no feature column 'sepal_length'")
+    _assert_one_line_error(nnctl("predict", str(iris_npz), stdin=""), "<stdin>: no data")
+    _assert_one_line_error(nnctl("evaluate", str(iris_npz), "missing.csv"), "missing.csv: file not found")
+
+
+def test_divergence_exits_1_and_keeps_the_model(tmp_path):
+    out = tmp_path / "m.npz"
+    out.write_bytes(b"keep me")
+    result = nnctl("train", "configs/auto_mpg.yaml", "-o", str(out), "-q", "--set", "optimizer.name=sgd",
+                   "--set", "optimizer.learning_rate=1000", "--set", "data.target_scale=none")
+    assert result.returncode == 1
+    assert "diverged" in result.stderr and "Traceback" not in result.stderr
+    assert out.read_bytes() == b"keep me"
+
+
+def test_unknown_flag_exits_2():
+    result = runner.invoke(app, ["train", "configs/iris.yaml", "--bogus"])
+    assert result.exit_code == 2
+
+
+def test_check_and_inspect(iris_npz):
+    result = runner.invoke(app, ["check", str(CONFIGS / "auto_mpg.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "16 × 1" in result.output and "origin=USA" in result.output
+    result = runner.invoke(app, ["inspect", str(iris_npz)])
+    assert result.exit_code == 0 and "setosa, versicolor, virginica" in result.output
+    meta = json.loads(runner.invoke(app, ["inspect", str(iris_npz), "--json"]).output)
+    assert meta["network"]["sizes"] == [4, 8, 8, 3]
+
+
+def test_version_and_help():
+    assert runner.invoke(app, ["--version"]).output.startswith("nnctl ")
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0 and "train" in result.output and "predict" in result.output
