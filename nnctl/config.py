@@ -6,6 +6,7 @@ Validation happens once, here; everything downstream trusts a `Config`.
 from __future__ import annotations
 
 import inspect
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -172,7 +173,7 @@ class Config(_Section):
 
     def resolve(self, path: str) -> Path:
         """A path written in the config, relative to the config file's folder."""
-        return self._base_dir / Path(path).expanduser()
+        return Path(os.path.normpath(self._base_dir / Path(path).expanduser()))
 
 
 # --- loading ---------------------------------------------------------------------------------------

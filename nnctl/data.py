@@ -72,10 +72,8 @@ def require_columns(frame: pd.DataFrame, columns: Sequence[str], source: str, ro
     for column in columns:
         if column not in present:
             hint = closest(column, present)
-            did_you_mean = f"did you mean '{hint}'? " if hint else ""
-            raise DataError(
-                f"{source}: no {role} column '{column}'; {did_you_mean}(columns: {', '.join(present)})"
-            )
+            did_you_mean = f"; did you mean '{hint}'?" if hint else ""
+            raise DataError(f"{source}: no {role} column '{column}'{did_you_mean} (columns: {', '.join(present)})")
 
 
 def line_of(index: Hashable) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -67,10 +66,6 @@ def _clean(frame: pd.DataFrame, target: str, features: list[str], missing: str, 
     return frame
 
 
-def _display(path: str) -> str:
-    return os.path.normpath(path)
-
-
 def split_rows(n: int, fraction: float, rng: np.random.Generator,
                classes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Row indices (train, validation); stratified by class when `classes` (n,) is given."""
@@ -89,7 +84,7 @@ def split_rows(n: int, fraction: float, rng: np.random.Generator,
 def load_dataset(config: Config, rng: np.random.Generator, warn: Callable[[str], None]) -> Dataset:
     """Read, clean, split and preprocess the config's data; validation rows never influence the fit."""
     data = config.data
-    train_path = _display(str(config.resolve(data.train)))
+    train_path = str(config.resolve(data.train))
     frame = read_csv(train_path)
     require_columns(frame, [data.target], train_path, "target")
     features = list(data.features) if data.features else [str(c) for c in frame.columns if c != data.target]
@@ -109,7 +104,7 @@ def load_dataset(config: Config, rng: np.random.Generator, warn: Callable[[str],
 
     sources: dict[str, Any] = {"train": train_path}
     if data.validation:
-        val_path = _display(str(config.resolve(data.validation)))
+        val_path = str(config.resolve(data.validation))
         val_frame = read_csv(val_path)
         require_columns(val_frame, [data.target, *features], val_path, "validation")
         val_frame = _clean(val_frame, data.target, features, data.missing, val_path, warn)
