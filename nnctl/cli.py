@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,7 +56,8 @@ def _errors() -> Iterator[None]:
         stderr.print("[yellow]interrupted[/]")
         raise typer.Exit(130) from None
     except BrokenPipeError:
-        sys.stderr.close()
+        # The reader went away (`| head`): stop quietly, and keep Python from failing to flush stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise typer.Exit(0) from None
 
 

@@ -160,3 +160,17 @@ def test_version_and_help():
     assert runner.invoke(app, ["--version"]).output.startswith("nnctl ")
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0 and "train" in result.output and "predict" in result.output
+
+
+def test_predict_into_a_closed_pipe_ends_quietly(iris_npz, tmp_path):
+    """`nnctl predict ... | head -1`: the reader leaves early; nnctl exits 0 without a traceback."""
+    rows = (DATASETS / "iris.csv").read_text().splitlines()
+    big = tmp_path / "big.csv"
+    big.write_text("\n".join([rows[0], *(rows[1:] * 400)]) + "\n")
+    proc = subprocess.Popen([sys.executable, "-m", "nnctl", "predict", str(iris_npz), str(big)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline() == "species\n"
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == 0
+    assert proc.stderr.read() == ""
