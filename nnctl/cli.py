@@ -183,7 +183,7 @@ def _summary_table(summary: dict[str, Any]) -> None:
 @app.command()
 def predict(
     model: Annotated[Path, typer.Argument(help="Model file (.npz) from `nnctl train`.", show_default=False)],
-    input_: Annotated[str, typer.Argument(metavar="[INPUT]", help="CSV of feature rows; '-' or absent = stdin.")]
+    input_: Annotated[str, typer.Argument(metavar="INPUT", help="CSV of feature rows; '-' or absent = stdin.")]
     = "-",
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write here instead of stdout.")] = None,
     proba: Annotated[bool, typer.Option("--proba", help="Add one probability column per class.")] = False,
