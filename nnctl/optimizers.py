@@ -1,7 +1,12 @@
 """Optimizers: one small in-place update step over the flat parameter and gradient buffers.
 
 The network keeps every W and b as a view of one flat `params` array (and every dW, db of one `grads`
-array), so a step is a handful of whole-buffer NumPy operations, whatever the number of layers.
+array), weights first, so a step is a handful of whole-buffer NumPy operations whatever the number of
+layers, and weight decay touches `params[:decay_size]` (the weights) and never the biases.
+
+The update rules follow the published algorithms as PyTorch implements them (no dampening, the momentum
+buffer starts at the first gradient); `weight_decay` is the coupled L2 penalty `g += wd * p` except in
+AdamW, where it is decoupled (`p *= 1 - lr * wd`, Loshchilov & Hutter 2019).
 """
 
 from __future__ import annotations
@@ -16,20 +21,38 @@ from nnctl.registry import Registry
 
 
 class Optimizer:
-    """Base class: `step(grads)` updates `params` in place; `state()` holds what an exact resume needs."""
+    """Base class: `step(grads)` updates `params` in place; `state()` holds what an exact resume needs.
+
+    `learning_rate` may be changed between steps (schedules do); `decay_size` is how many leading entries
+    of `params` weight decay applies to (all of them unless the owner says otherwise).
+    """
 
     name = ""
 
-    def __init__(self, params: Array, learning_rate: float) -> None:
+    def __init__(self, params: Array, learning_rate: float, weight_decay: float = 0.0) -> None:
+        if learning_rate <= 0:
+            raise ValueError(f"learning_rate must be positive, not {learning_rate}")
+        if weight_decay < 0:
+            raise ValueError(f"weight_decay must be 0 or more, not {weight_decay}")
         self.params = params
         self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.decay_size = params.size
         self.t = 0  # steps taken
+        self._tmp = np.empty_like(params)
 
     def step(self, grads: Array) -> None:
         raise NotImplementedError
 
+    def _add_l2(self, grads: Array) -> None:
+        """Coupled L2: grads[:n] += wd * params[:n] (the derivative of wd/2 * ||W||^2)."""
+        if self.weight_decay:
+            n = self.decay_size
+            np.multiply(self.params[:n], self.weight_decay, out=self._tmp[:n])
+            grads[:n] += self._tmp[:n]
+
     def state(self) -> dict[str, Any]:
-        """Arrays and counters to save beside the weights."""
+        """Counters and the live state arrays to save beside the weights."""
         return {"t": self.t}
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -37,18 +60,48 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """params -= learning_rate * grads."""
+    """Stochastic gradient descent with optional (Nesterov) momentum mu:
+    buf = mu buf + g  (buf = g on the first step);  g = g + mu buf if nesterov else buf;  p -= lr g.
+    """
 
     name = "sgd"
 
-    def __init__(self, params: Array, learning_rate: float = 0.01) -> None:
-        super().__init__(params, learning_rate)
-        self._tmp = np.empty_like(params)
+    def __init__(self, params: Array, learning_rate: float = 0.01, momentum: float = 0.0,
+                 nesterov: bool = False, weight_decay: float = 0.0) -> None:
+        super().__init__(params, learning_rate, weight_decay)
+        if not 0 <= momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), not {momentum}")
+        if nesterov and momentum == 0:
+            raise ValueError("nesterov needs momentum > 0 (e.g. momentum: 0.9)")
+        self.momentum, self.nesterov = momentum, nesterov
+        self.buf = np.zeros_like(params) if momentum else None
 
     def step(self, grads: Array) -> None:
         self.t += 1
-        np.multiply(grads, self.learning_rate, out=self._tmp)
+        self._add_l2(grads)
+        g = grads
+        if self.buf is not None:
+            if self.t == 1:
+                self.buf[...] = grads
+            else:
+                self.buf *= self.momentum
+                self.buf += grads
+            if self.nesterov:
+                np.multiply(self.buf, self.momentum, out=self._tmp)
+                self._tmp += grads
+                g = self._tmp
+            else:
+                g = self.buf
+        np.multiply(g, self.learning_rate, out=self._tmp)
         self.params -= self._tmp
+
+    def state(self) -> dict[str, Any]:
+        return {"t": self.t} if self.buf is None else {"t": self.t, "buf": self.buf}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        if self.buf is not None:
+            self.buf[...] = state["buf"]
 
 
 class Adam(Optimizer):
@@ -59,22 +112,19 @@ class Adam(Optimizer):
 
     name = "adam"
 
-    def __init__(
-        self,
-        params: Array,
-        learning_rate: float = 0.001,
-        beta1: float = 0.9,
-        beta2: float = 0.999,
-        eps: float = 1e-8,
-    ) -> None:
-        super().__init__(params, learning_rate)
+    def __init__(self, params: Array, learning_rate: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
+        super().__init__(params, learning_rate, weight_decay)
+        for key, value in (("beta1", beta1), ("beta2", beta2)):
+            if not 0 <= value < 1:
+                raise ValueError(f"{key} must be in [0, 1), not {value}")
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
         self.m = np.zeros_like(params)
         self.v = np.zeros_like(params)
-        self._tmp = np.empty_like(params)
 
     def step(self, grads: Array) -> None:
         self.t += 1
+        self._decay(grads)
         b1, b2, tmp = self.beta1, self.beta2, self._tmp
         self.m *= b1
         np.multiply(grads, 1 - b1, out=tmp)
@@ -91,6 +141,9 @@ class Adam(Optimizer):
         tmp *= self.learning_rate / (1 - b1**self.t)
         self.params -= tmp
 
+    def _decay(self, grads: Array) -> None:
+        self._add_l2(grads)
+
     def state(self) -> dict[str, Any]:
         return {"t": self.t, "m": self.m, "v": self.v}
 
@@ -100,6 +153,69 @@ class Adam(Optimizer):
         self.v[...] = state["v"]
 
 
+class AdamW(Adam):
+    """Adam with decoupled weight decay: params[:n] *= 1 - lr * wd before the Adam step."""
+
+    name = "adamw"
+
+    def __init__(self, params: Array, learning_rate: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, weight_decay: float = 0.01) -> None:
+        super().__init__(params, learning_rate, beta1, beta2, eps, weight_decay)
+
+    def _decay(self, grads: Array) -> None:
+        if self.weight_decay:
+            self.params[: self.decay_size] *= 1 - self.learning_rate * self.weight_decay
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton 2012): v = rho v + (1 - rho) g^2;  step = g / (sqrt(v) + eps);
+    with momentum mu: buf = mu buf + step, params -= lr buf; else params -= lr step.
+    """
+
+    name = "rmsprop"
+
+    def __init__(self, params: Array, learning_rate: float = 0.001, rho: float = 0.9, eps: float = 1e-8,
+                 momentum: float = 0.0, weight_decay: float = 0.0) -> None:
+        super().__init__(params, learning_rate, weight_decay)
+        for key, value in (("rho", rho), ("momentum", momentum)):
+            if not 0 <= value < 1:
+                raise ValueError(f"{key} must be in [0, 1), not {value}")
+        self.rho, self.eps, self.momentum = rho, eps, momentum
+        self.v = np.zeros_like(params)
+        self.buf = np.zeros_like(params) if momentum else None
+
+    def step(self, grads: Array) -> None:
+        self.t += 1
+        self._add_l2(grads)
+        tmp = self._tmp
+        self.v *= self.rho
+        np.square(grads, out=tmp)
+        tmp *= 1 - self.rho
+        self.v += tmp
+        np.sqrt(self.v, out=tmp)
+        tmp += self.eps
+        np.divide(grads, tmp, out=tmp)
+        if self.buf is not None:
+            self.buf *= self.momentum
+            self.buf += tmp
+            np.multiply(self.buf, self.learning_rate, out=tmp)
+        else:
+            tmp *= self.learning_rate
+        self.params -= tmp
+
+    def state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"t": self.t, "v": self.v}
+        if self.buf is not None:
+            state["buf"] = self.buf
+        return state
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        self.v[...] = state["v"]
+        if self.buf is not None:
+            self.buf[...] = state["buf"]
+
+
 OPTIMIZERS: Registry[type[Optimizer]] = Registry("optimizer")
-for _cls in (SGD, Adam):
+for _cls in (SGD, Adam, AdamW, RMSprop):
     OPTIMIZERS[_cls.name] = _cls

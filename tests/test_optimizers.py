@@ -1,8 +1,9 @@
 import math
 
 import numpy as np
+import pytest
 
-from nnctl.optimizers import OPTIMIZERS, SGD, Adam
+from nnctl.optimizers import OPTIMIZERS, SGD, Adam, AdamW, RMSprop
 
 
 def test_sgd_step():
@@ -51,3 +52,106 @@ def test_updates_are_in_place_and_keep_dtype():
         cls(params).step(np.full(4, 0.5, np.float32))
         assert params.dtype == np.float32
         assert np.all(params < 1)
+
+
+def test_sgd_momentum_by_hand():
+    """PyTorch's rule: buf = g on the first step, then buf = mu buf + g; params -= lr buf."""
+    params = np.array([1.0])
+    opt = SGD(params, learning_rate=0.1, momentum=0.9)
+    opt.step(np.array([1.0]))
+    np.testing.assert_allclose(params, [0.9])  # buf = 1
+    opt.step(np.array([0.5]))
+    np.testing.assert_allclose(params, [0.9 - 0.1 * 1.4])  # buf = 0.9 * 1 + 0.5
+
+
+def test_sgd_nesterov_by_hand():
+    """Nesterov: the step uses g + mu buf."""
+    params = np.array([1.0])
+    opt = SGD(params, learning_rate=0.1, momentum=0.9, nesterov=True)
+    opt.step(np.array([1.0]))
+    np.testing.assert_allclose(params, [1.0 - 0.1 * 1.9])  # buf = 1, g + mu buf = 1.9
+    opt.step(np.array([0.5]))
+    np.testing.assert_allclose(params, [0.81 - 0.1 * (0.5 + 0.9 * 1.4)])  # buf = 1.4
+
+
+def test_sgd_nesterov_needs_momentum():
+    with pytest.raises(ValueError, match="momentum"):
+        SGD(np.zeros(1), nesterov=True)
+
+
+def test_weight_decay_is_coupled_l2_on_the_weights_only():
+    params = np.array([2.0, 3.0])  # one weight, then one bias
+    opt = SGD(params, learning_rate=0.5, weight_decay=0.1)
+    opt.decay_size = 1
+    grads = np.zeros(2)
+    opt.step(grads)
+    # the gradient of 0.1/2 * w^2 is 0.1 * w = 0.2; the bias is not decayed
+    np.testing.assert_allclose(params, [2.0 - 0.5 * 0.2, 3.0])
+
+
+def test_adam_weight_decay_enters_the_moments():
+    params = np.array([1.0])
+    Adam(params, learning_rate=0.1, weight_decay=0.1).step(np.array([0.0]))
+    # g = 0 + 0.1 * 1 -> m_hat = 0.1, v_hat = 0.01 -> step = lr * 0.1 / (0.1 + eps)
+    np.testing.assert_allclose(params, [1.0 - 0.1 * 0.1 / (0.1 + 1e-8)], rtol=1e-12)
+
+
+def test_adamw_decay_is_decoupled_by_hand():
+    """Loshchilov & Hutter: params *= 1 - lr * wd, then the plain Adam step on the raw gradient."""
+    params = np.array([1.0, 1.0])
+    opt = AdamW(params, learning_rate=0.1, weight_decay=0.1)
+    opt.decay_size = 1
+    opt.step(np.array([0.5, 0.5]))
+    adam_step = 0.1 * 0.5 / (0.5 + 1e-8)
+    np.testing.assert_allclose(params, [1.0 * (1 - 0.01) - adam_step, 1.0 - adam_step], rtol=1e-12)
+    assert AdamW(np.zeros(1)).weight_decay == 0.01  # AdamW's usual default
+
+
+def test_rmsprop_two_steps_by_hand():
+    lr, rho, eps = 0.01, 0.9, 1e-8
+    params = np.array([1.0])
+    opt = RMSprop(params, learning_rate=lr, rho=rho, eps=eps)
+    opt.step(np.array([2.0]))
+    expected = 1.0 - lr * 2.0 / (math.sqrt(0.4) + eps)  # v = 0.1 * 4
+    np.testing.assert_allclose(params, [expected], rtol=1e-12)
+    opt.step(np.array([-1.0]))
+    expected += lr * 1.0 / (math.sqrt(0.9 * 0.4 + 0.1) + eps)  # v = 0.46
+    np.testing.assert_allclose(params, [expected], rtol=1e-12)
+
+
+def test_rmsprop_momentum_by_hand():
+    lr, eps = 0.01, 1e-8
+    params = np.array([1.0])
+    opt = RMSprop(params, learning_rate=lr, momentum=0.5, eps=eps)
+    opt.step(np.array([2.0]))
+    s1 = 2.0 / (math.sqrt(0.4) + eps)
+    opt.step(np.array([-1.0]))
+    s2 = -1.0 / (math.sqrt(0.46) + eps)
+    np.testing.assert_allclose(params, [1.0 - lr * s1 - lr * (0.5 * s1 + s2)], rtol=1e-12)
+
+
+@pytest.mark.parametrize(("name", "kwargs"), [("sgd", {"momentum": 0.9, "nesterov": True}), ("adam", {}),
+                                              ("adamw", {}), ("rmsprop", {"momentum": 0.5}), ("sgd", {})])
+def test_every_optimizer_resumes_identically(name, kwargs):
+    rng = np.random.default_rng(0)
+    grads = [rng.standard_normal(3) for _ in range(4)]
+    a = np.ones(3)
+    straight = OPTIMIZERS[name](a, learning_rate=0.05, **kwargs)
+    for g in grads:
+        straight.step(g.copy())
+    b = np.ones(3)
+    first = OPTIMIZERS[name](b, learning_rate=0.05, **kwargs)
+    for g in grads[:2]:
+        first.step(g.copy())
+    second = OPTIMIZERS[name](b, learning_rate=0.05, **kwargs)
+    second.load_state({k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in first.state().items()})
+    for g in grads[2:]:
+        second.step(g.copy())
+    np.testing.assert_array_equal(a, b)
+
+
+def test_invalid_hyperparameters_raise_value_error():
+    for build in (lambda: Adam(np.zeros(1), beta1=1.0), lambda: RMSprop(np.zeros(1), rho=1.5),
+                  lambda: SGD(np.zeros(1), learning_rate=0), lambda: SGD(np.zeros(1), weight_decay=-1)):
+        with pytest.raises(ValueError):
+            build()
