@@ -3,6 +3,7 @@
 Y is (n_samples, n_outputs): one-hot rows for cross_entropy, 0/1 for binary_cross_entropy, the
 (possibly scaled) target for mse. For the matching output activation (softmax, sigmoid, identity)
 the output delta collapses to a multiple of `A - Y`, which is both cheaper and numerically exact.
+Optional row weights w (n_samples,) (class weights) turn the mean into mean_rows(w * row loss).
 """
 
 from __future__ import annotations
@@ -15,32 +16,47 @@ from nnctl.registry import Registry
 
 
 class Loss:
-    """Base: subclasses give `value`, `gradient` and, for their matching activation, a fused delta."""
+    """Base: subclasses write per-element loss terms, the gradient, and name their matching activation."""
 
     name = ""
     task = ""  # "classification" or "regression"
     output_activation = ""  # the matching activation, also the default for the output layer
     allowed_activations: tuple[str, ...] = ()  # empty: any
 
-    def value(self, A: Array, Y: Array, scratch: Array) -> float:
-        """Mean loss over the batch's rows."""
+    def _terms(self, A: Array, Y: Array, out: Array) -> None:
+        """Per-element loss terms whose sum over a row is that row's loss, written to `out`."""
         raise NotImplementedError
+
+    def _norm(self, A: Array) -> int:
+        """What the summed terms are divided by: the number of rows."""
+        return int(A.shape[0])
+
+    def value(self, A: Array, Y: Array, scratch: Array, weights: Array | None = None) -> float:
+        """Mean loss over the batch's rows (weighted by `weights` (n,) when given)."""
+        self._terms(A, Y, scratch)
+        if weights is not None:
+            scratch *= weights[:, None]
+        return float(scratch.sum(dtype=np.float64) / self._norm(A))
 
     def gradient(self, A: Array, Y: Array, out: Array) -> None:
-        """dL/dA for the batch-mean loss, written to `out`."""
+        """dL/dA for the (unweighted) batch-mean loss, written to `out`."""
         raise NotImplementedError
 
-    def output_delta(self, A: Array, Y: Array, activation: Activation, out: Array, scratch: Array) -> None:
+    def output_delta(self, A: Array, Y: Array, activation: Activation, out: Array, scratch: Array,
+                     weights: Array | None = None) -> None:
         """dL/dZ of the output layer, written to `out`: `(A - Y) / n` for the matching activation."""
         if activation.name == self.output_activation:
             np.subtract(A, Y, out=out)
-            out *= self._fused_scale(A)
+            out *= self.fused_scale(A)
         else:
             self.gradient(A, Y, out)
             activation.backward(A, out, scratch)
+        if weights is not None:
+            out *= weights[:, None]
 
-    def _fused_scale(self, A: Array) -> float:
-        return 1.0 / int(A.shape[0])
+    def fused_scale(self, A: Array) -> float:
+        """dL/dZ = fused_scale * (A - Y) for the matching activation."""
+        return 1.0 / self._norm(A)
 
 
 class CrossEntropy(Loss):
@@ -51,12 +67,12 @@ class CrossEntropy(Loss):
     output_activation = "softmax"
     allowed_activations = ("softmax",)
 
-    def value(self, A: Array, Y: Array, scratch: Array) -> float:
+    def _terms(self, A: Array, Y: Array, out: Array) -> None:
         # A can underflow to exactly 0 in float32; clip so the value stays finite.
-        np.clip(A, np.finfo(A.dtype).tiny, None, out=scratch)
-        np.log(scratch, out=scratch)
-        scratch *= Y
-        return float(-scratch.sum(dtype=np.float64) / A.shape[0])
+        np.clip(A, np.finfo(A.dtype).tiny, None, out=out)
+        np.log(out, out=out)
+        out *= Y
+        np.negative(out, out=out)
 
     def gradient(self, A: Array, Y: Array, out: Array) -> None:
         np.divide(Y, A, out=out)
@@ -71,14 +87,13 @@ class BinaryCrossEntropy(Loss):
     output_activation = "sigmoid"
     allowed_activations = ("sigmoid",)
 
-    def value(self, A: Array, Y: Array, scratch: Array) -> float:
-        eps = np.finfo(A.dtype).eps
-        # Y is 0 or 1, so the log-likelihood is log of A where Y = 1 and of 1 - A where Y = 0.
-        np.subtract(1, A, out=scratch)
-        np.copyto(scratch, A, where=Y > 0.5)
-        np.clip(scratch, eps, None, out=scratch)
-        np.log(scratch, out=scratch)
-        return float(-scratch.sum(dtype=np.float64) / A.shape[0])
+    def _terms(self, A: Array, Y: Array, out: Array) -> None:
+        # Y is 0 or 1, so the likelihood is A where Y = 1 and 1 - A where Y = 0: one log instead of two.
+        np.subtract(1, A, out=out)
+        np.copyto(out, A, where=Y > 0.5)
+        np.clip(out, np.finfo(A.dtype).eps, None, out=out)
+        np.log(out, out=out)
+        np.negative(out, out=out)
 
     def gradient(self, A: Array, Y: Array, out: Array) -> None:
         # d/dA = (A - Y) / (A (1 - A)) / n
@@ -94,15 +109,18 @@ class MeanSquaredError(Loss):
     task = "regression"
     output_activation = "identity"
 
-    def value(self, A: Array, Y: Array, scratch: Array) -> float:
-        np.subtract(A, Y, out=scratch)
-        return float(np.vdot(scratch, scratch) / scratch.size)
+    def _terms(self, A: Array, Y: Array, out: Array) -> None:
+        np.subtract(A, Y, out=out)
+        np.square(out, out=out)
+
+    def _norm(self, A: Array) -> int:
+        return int(A.size)
 
     def gradient(self, A: Array, Y: Array, out: Array) -> None:
         np.subtract(A, Y, out=out)
         out *= 2.0 / out.size
 
-    def _fused_scale(self, A: Array) -> float:
+    def fused_scale(self, A: Array) -> float:
         return 2.0 / A.size
 
 

@@ -1,8 +1,12 @@
 """A multilayer perceptron in NumPy: forward propagation and backpropagation over dense layers.
 
 Layer i maps A_i (n_samples, sizes[i]) to A_{i+1} = act_i(A_i @ W_i + b_i) with W_i (sizes[i], sizes[i+1]).
-Every W_i, b_i is a view of one flat `params` buffer and every dW_i, db_i a view of one flat `grads`
-buffer, so optimizers and serialisation see a single array each.
+Every W_i, b_i is a view of one flat `params` buffer (all weights first, then all biases, so weight decay is
+one slice) and every dW_i, db_i a view of one flat `grads` buffer: optimizers and serialisation see a
+single array each.
+
+Dropout (inverted) after layer i's activation multiplies its output by a mask M_i of 0 and 1/keep during
+training only, so the expected activation is unchanged and inference needs no rescaling.
 """
 
 from __future__ import annotations
@@ -19,11 +23,12 @@ from nnctl.losses import Loss
 
 
 def _views(flat: Array, sizes: Sequence[int]) -> tuple[list[Array], list[Array]]:
-    """Split a flat buffer into [W_0, ...] (fan_in, fan_out) and [b_0, ...] (fan_out,) views."""
+    """Split a flat buffer into [W_0, ...] (fan_in, fan_out) views, then [b_0, ...] (fan_out,) views."""
     Ws, bs, offset = [], [], 0
     for fan_in, fan_out in pairwise(sizes):
         Ws.append(flat[offset : offset + fan_in * fan_out].reshape(fan_in, fan_out))
         offset += fan_in * fan_out
+    for fan_out in sizes[1:]:
         bs.append(flat[offset : offset + fan_out])
         offset += fan_out
     return Ws, bs
@@ -35,21 +40,32 @@ def parameter_count(sizes: Sequence[int]) -> int:
 
 
 class Workspace:
-    """Activation, delta and scratch buffers for batches of up to `batch_size` rows, allocated once."""
+    """Activation, delta, scratch and dropout buffers for batches of up to `batch_size` rows, allocated once."""
 
-    def __init__(self, sizes: Sequence[int], batch_size: int, dtype: np.dtype[np.floating]) -> None:
+    def __init__(self, sizes: Sequence[int], batch_size: int, dtype: np.dtype[np.floating],
+                 dropout: Sequence[float] = ()) -> None:
         self.A = [np.empty((batch_size, s), dtype) for s in sizes]  # A[0] is unused: the batch itself
         self.delta = [np.empty((batch_size, s), dtype) for s in sizes]
         self.scratch = [np.empty((batch_size, s), dtype) for s in sizes]
+        # mask[i + 1] and dropped[i + 1] belong to layer i's output, when it has dropout
+        rates = list(dropout) + [0.0] * (len(sizes) - 1 - len(dropout))
+
+        def buffers() -> list[Array | None]:
+            return [None] + [np.empty((batch_size, s), dtype) if r > 0 else None
+                             for s, r in zip(sizes[1:], rates, strict=True)]
+
+        self.mask, self.dropped = buffers(), buffers()
 
 
 class Network:
     """Dense layers with the given widths `sizes` = [n_features, hidden..., n_outputs] and activations."""
 
-    def __init__(self, sizes: Sequence[int], activations: Sequence[str], dtype: str | np.dtype = "float32") -> None:
+    def __init__(self, sizes: Sequence[int], activations: Sequence[str], dtype: str | np.dtype = "float32",
+                 dropout: Sequence[float] | None = None) -> None:
         self.sizes = [int(s) for s in sizes]
         self.activation_names = list(activations)
         self.acts: list[Activation] = [ACTIVATIONS[a] for a in activations]
+        self.dropout = [float(r) for r in dropout] if dropout else [0.0] * len(self.acts)
         self.dtype = np.dtype(dtype)
         n = parameter_count(self.sizes)
         self.params: Array = np.zeros(n, self.dtype)
@@ -61,6 +77,14 @@ class Network:
     def n_layers(self) -> int:
         return len(self.W)
 
+    @property
+    def n_weights(self) -> int:
+        """The weights come first in `params`: `params[:n_weights]` are all W_i, the rest are biases."""
+        return sum(W.size for W in self.W)
+
+    def workspace(self, batch_size: int) -> Workspace:
+        return Workspace(self.sizes, batch_size, self.dtype, self.dropout)
+
     def initialise(self, inits: Sequence[str], rng: np.random.Generator) -> None:
         """Draw every W_i from its initialiser (in layer order, from `rng`); zero the biases."""
         for W, b, init in zip(self.W, self.b, inits, strict=True):
@@ -68,7 +92,7 @@ class Network:
             b[...] = 0
 
     def forward(self, X: Array) -> Array:
-        """Output A_L (n_samples, n_outputs) for inputs X (n_samples, n_features); allocates per call."""
+        """Output A_L (n_samples, n_outputs) for inputs X (n_samples, n_features); no dropout; allocates."""
         A = X
         for W, b, act in zip(self.W, self.b, self.acts, strict=True):
             Z = A @ W
@@ -76,26 +100,46 @@ class Network:
             A = act.forward(Z)
         return A
 
-    def forward_train(self, ws: Workspace, X: Array) -> Array:
-        """Forward pass of a batch X (m, n_features) into the workspace; returns A_L (m, n_outputs)."""
-        m = X.shape[0]
-        A = X
-        for i, (W, b, act) in enumerate(zip(self.W, self.b, self.acts, strict=True)):
-            Z = np.matmul(A, W, out=ws.A[i + 1][:m])
-            Z += b
-            A = act.forward(Z, ws.scratch[i + 1][:m])
-        return A
+    def forward_train(self, ws: Workspace, X: Array, rng: np.random.Generator | None = None) -> Array:
+        """Forward pass of a batch X (m, n_features) into the workspace, with dropout when `rng` is given.
 
-    def backward(self, ws: Workspace, X: Array, Y: Array, loss: Loss) -> None:
-        """Backpropagate the batch-mean `loss` of the last `forward_train(ws, X)` into `grads`."""
+        Returns A_L (m, n_outputs)."""
+        m = X.shape[0]
+        inputs = X
+        for i, (W, b, act) in enumerate(zip(self.W, self.b, self.acts, strict=True)):
+            Z = np.matmul(inputs, W, out=ws.A[i + 1][:m])
+            Z += b
+            inputs = act.forward(Z, ws.scratch[i + 1][:m])
+            mask = ws.mask[i + 1]
+            if mask is not None and rng is not None:
+                keep = 1.0 - self.dropout[i]
+                M = mask[:m]
+                rng.random(out=M, dtype=M.dtype.type)
+                np.less(M, keep, out=M)
+                M *= 1.0 / keep
+                inputs = np.multiply(inputs, M, out=ws.dropped[i + 1][:m])  # type: ignore[index]
+        return inputs
+
+    def backward(self, ws: Workspace, X: Array, Y: Array, loss: Loss, weights: Array | None = None,
+                 dropout: bool = False) -> None:
+        """Backpropagate the batch-mean `loss` of the last `forward_train(ws, X)` into `grads`.
+
+        `weights` (m,) weighs each row's loss; `dropout` says whether that forward pass used dropout."""
         m, L = X.shape[0], self.n_layers
         A = [X] + [a[:m] for a in ws.A[1:]]
+        inputs = list(A)  # what each layer actually received: the dropped-out activations where masked
+        if dropout:
+            for i in range(1, L):
+                if ws.dropped[i] is not None:
+                    inputs[i] = ws.dropped[i][:m]  # type: ignore[index]
         delta = ws.delta[L][:m]
-        loss.output_delta(A[L], Y, self.acts[L - 1], delta, ws.scratch[L][:m])
+        loss.output_delta(A[L], Y, self.acts[L - 1], delta, ws.scratch[L][:m], weights)
         for i in range(L - 1, -1, -1):
-            np.matmul(A[i].T, delta, out=self.dW[i])
+            np.matmul(inputs[i].T, delta, out=self.dW[i])
             np.sum(delta, axis=0, out=self.db[i])
             if i > 0:
                 prev = np.matmul(delta, self.W[i].T, out=ws.delta[i][:m])
+                if dropout and ws.mask[i] is not None:
+                    prev *= ws.mask[i][:m]  # type: ignore[index]
                 self.acts[i - 1].backward(A[i], prev, ws.scratch[i][:m])
                 delta = prev

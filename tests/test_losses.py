@@ -72,3 +72,19 @@ def test_saturated_outputs_give_finite_losses():
     assert np.isfinite(LOSSES["cross_entropy"].value(A, Y, np.empty_like(A)))
     p, y = np.array([[1.0]], np.float32), np.array([[0.0]], np.float32)
     assert np.isfinite(LOSSES["binary_cross_entropy"].value(p, y, np.empty_like(p)))
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_row_weights_scale_each_rows_loss_and_gradient(name, rng):
+    loss = LOSSES[name]
+    act = ACTIVATIONS[loss.output_activation]
+    _, Y = _targets(name, rng)
+    w = rng.random(len(Y)) + 0.5
+    Z = rng.standard_normal(Y.shape)
+    expected = numerical_gradient(lambda: loss.value(act.forward(Z.copy()), Y, np.empty_like(Z), w), Z)
+    A = act.forward(Z.copy())
+    delta = np.empty_like(A)
+    loss.output_delta(A, Y, act, delta, np.empty_like(A), w)
+    np.testing.assert_allclose(delta, expected, rtol=1e-5, atol=1e-8)
+    ones = loss.value(A, Y, np.empty_like(A), np.ones(len(Y)))
+    assert ones == pytest.approx(loss.value(A, Y, np.empty_like(A)))

@@ -97,3 +97,43 @@ def test_partial_last_batch_uses_buffer_prefix(rng):
         net.backward(ws, X, Y, LOSSES["cross_entropy"])
         grads.append(net.grads.copy())
     np.testing.assert_array_equal(grads[0], grads[1])
+
+
+def test_backprop_through_dropout_and_row_weights_matches_finite_differences(rng):
+    """With the same dropout masks (same generator seed) the loss is a smooth function of the parameters."""
+    net = Network([4, 6, 5, 3], ["tanh", "relu", "softmax"], "float64", dropout=[0.5, 0.25, 0.0])
+    net.initialise(["glorot_normal"] * 3, rng)
+    net.params[:] += rng.standard_normal(net.params.size) * 0.1
+    X, Y = rng.standard_normal((9, 4)), np.eye(3)[rng.integers(0, 3, 9)]
+    w = rng.random(9) + 0.5
+    loss = LOSSES["cross_entropy"]
+    ws = net.workspace(9)
+
+    def objective() -> float:
+        A = net.forward_train(ws, X, np.random.default_rng(5))
+        return loss.value(A, Y, np.empty_like(A), w)
+
+    expected = numerical_gradient(objective, net.params)
+    net.forward_train(ws, X, np.random.default_rng(5))
+    net.backward(ws, X, Y, loss, w, dropout=True)
+    np.testing.assert_allclose(net.grads, expected, rtol=1e-5, atol=1e-8)
+    assert ws.mask[1] is not None and (ws.mask[1][:9] == 0).any()  # some units really were dropped
+
+
+def test_dropout_is_inverted_and_training_only(rng):
+    net = Network([50, 400, 2], ["relu", "softmax"], "float64", dropout=[0.3, 0.0])
+    net.initialise(["he_normal", "glorot_uniform"], rng)
+    X = np.abs(rng.standard_normal((200, 50)))
+    ws = net.workspace(200)
+    net.forward_train(ws, X, rng)
+    mask = ws.mask[1][:200]
+    assert set(np.unique(mask)) == {0.0, 1 / 0.7}
+    assert abs((mask == 0).mean() - 0.3) < 0.01
+    np.testing.assert_allclose(net.forward_train(ws, X), net.forward(X))  # no rng: no dropout
+
+
+def test_weights_come_first_in_the_flat_buffer():
+    net = Network([3, 4, 2], ["relu", "identity"])
+    assert net.n_weights == 3 * 4 + 4 * 2
+    assert all(np.shares_memory(W, net.params[: net.n_weights]) for W in net.W)
+    assert not any(np.shares_memory(b, net.params[: net.n_weights]) for b in net.b)
