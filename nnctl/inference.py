@@ -67,4 +67,10 @@ def evaluate(model: Model, source: str | Path) -> dict[str, Any]:
         raise DataError(f"{name}: no rows with a value in the target column '{target}'")
     X = model.preprocessor.transform(frame, model.network.dtype, name)
     y, Y = model.target.encode(frame[target], model.network.dtype, name)
-    return {"rows": len(frame), **model.evaluate(X, Y, y)}
+    scores: dict[str, Any] = {"rows": len(frame), **model.evaluate(X, Y, y)}
+    if model.task == "classification":
+        scores["confusion_matrix"] = {
+            "labels": list(model.target.classes),
+            "counts": model.confusion(X, y).tolist(),  # rows: true class, columns: predicted class
+        }
+    return scores

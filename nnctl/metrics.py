@@ -1,4 +1,8 @@
-"""Metrics on predictions: accuracy for classification; MAE, RMSE and R² for regression."""
+"""Metrics: accuracy, macro precision/recall/F1 and the confusion matrix; MAE, RMSE and R².
+
+`RunningMetrics` accumulates them from the batch outputs the training loop has already computed, so the
+per-epoch training metrics cost no extra pass over the data.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,36 @@ from collections.abc import Callable
 
 import numpy as np
 
-from nnctl._types import Array
+from nnctl._types import Array, IntArray
+
+HIGHER_IS_BETTER = ("accuracy", "precision", "recall", "f1", "r2")
+
+
+def confusion_matrix(y_true: IntArray, y_pred: IntArray, n_classes: int) -> IntArray:
+    """C (n_classes, n_classes): C[i, j] counts rows of true class i predicted as class j."""
+    counts = np.bincount(y_true * n_classes + y_pred, minlength=n_classes * n_classes)
+    return counts.reshape(n_classes, n_classes)
+
+
+def classification_metrics(C: IntArray) -> dict[str, float]:
+    """Accuracy and macro-averaged precision, recall and F1 from a confusion matrix.
+
+    A class never predicted has precision 0 (and a class absent from the rows recall 0), as scikit-learn's
+    `zero_division=0`; classes absent from both the rows and the predictions are left out of the averages."""
+    tp = np.diag(C).astype(np.float64)
+    predicted, actual = C.sum(axis=0), C.sum(axis=1)
+    present = (predicted + actual) > 0
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    recall = np.divide(tp, actual, out=np.zeros_like(tp), where=actual > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
+    total = C.sum()
+    return {
+        "accuracy": float(tp.sum() / total) if total else float("nan"),
+        "precision": float(precision[present].mean()) if present.any() else float("nan"),
+        "recall": float(recall[present].mean()) if present.any() else float("nan"),
+        "f1": float(f1[present].mean()) if present.any() else float("nan"),
+    }
 
 
 def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -24,6 +57,44 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
         "rmse": float(np.sqrt(np.mean(residual**2))),
         "r2": 1.0 - ss_res / total if total > 0 else float("nan"),
     }
+
+
+class RunningMetrics:
+    """Training metrics summed over an epoch's batches from outputs A and targets Y already in memory.
+
+    Classification counts correct rows; regression sums |A - Y| and (A - Y)^2 in the loss's (possibly
+    standardised) target space and converts back with the target's `scale`."""
+
+    def __init__(self, task: str, binary: bool, scale: float = 1.0, ss_total: float = 0.0) -> None:
+        self.task, self.binary, self.scale, self.ss_total = task, binary, scale, ss_total
+        self.reset()
+
+    def reset(self) -> None:
+        self.rows, self.correct, self.abs_sum, self.sq_sum = 0, 0, 0.0, 0.0
+
+    def add(self, A: Array, Y: Array, y: np.ndarray, scratch: Array) -> None:
+        """Add one batch: outputs A (m, k), loss targets Y (m, k), class indices or values y (m,)."""
+        self.rows += len(A)
+        if self.task == "classification":
+            predicted = (A[:, 0] >= 0.5) if self.binary else A.argmax(axis=1)
+            self.correct += int(np.count_nonzero(predicted == y))
+        else:
+            np.subtract(A, Y, out=scratch)
+            self.sq_sum += float(np.vdot(scratch, scratch))
+            np.abs(scratch, out=scratch)
+            self.abs_sum += float(scratch.sum(dtype=np.float64))
+
+    def result(self) -> dict[str, float]:
+        if not self.rows:
+            return {}
+        if self.task == "classification":
+            return {"accuracy": self.correct / self.rows}
+        ss_res = self.sq_sum * self.scale**2
+        return {
+            "mae": self.abs_sum * self.scale / self.rows,
+            "rmse": float(np.sqrt(ss_res / self.rows)),
+            "r2": 1.0 - ss_res / self.ss_total if self.ss_total > 0 else float("nan"),
+        }
 
 
 def batched_output(forward: Callable[[Array], Array], X: Array, chunk: int = 8192) -> Array:

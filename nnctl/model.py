@@ -23,7 +23,7 @@ from nnctl._types import Array
 from nnctl.data import Preprocessor, TargetEncoder
 from nnctl.errors import ModelFileError
 from nnctl.losses import LOSSES
-from nnctl.metrics import accuracy, batched_output, regression_metrics
+from nnctl.metrics import batched_output, classification_metrics, confusion_matrix, regression_metrics
 from nnctl.network import Network
 
 FORMAT = "nnctl-model"
@@ -41,7 +41,9 @@ class Model:
     loss: str
     config: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
-    state: dict[str, Any] = field(default_factory=dict)  # optimizer arrays/counters, rng state, epochs done
+    # Everything an exact resume needs: epochs done, rng, optimizer/schedule/early-stopping state, and under
+    # "arrays" the arrays among them (saved as `optimizer.m`, `early_stopping.best`, ...).
+    state: dict[str, Any] = field(default_factory=dict)
 
     @property
     def task(self) -> str:
@@ -56,10 +58,15 @@ class Model:
         A = self.output(X)
         scores = {"loss": LOSSES[self.loss].value(A, Y, np.empty_like(A))}
         if self.task == "classification":
-            scores["accuracy"] = accuracy(y, self.target.class_indices(A))
+            C = confusion_matrix(y, self.target.class_indices(A), len(self.target.classes))
+            scores.update(classification_metrics(C))
         else:
             scores.update(regression_metrics(y, self.target.values(A)))
         return scores
+
+    def confusion(self, X: Array, y: np.ndarray) -> np.ndarray:
+        """Confusion matrix (n_classes, n_classes) of a classifier on preprocessed rows."""
+        return confusion_matrix(y, self.target.class_indices(self.output(X)), len(self.target.classes))
 
     # --- files -------------------------------------------------------------------------------------
 
@@ -67,8 +74,7 @@ class Model:
         out: dict[str, np.ndarray] = {}
         for i, (W, b) in enumerate(zip(self.network.W, self.network.b, strict=True)):
             out[f"layers.{i}.W"], out[f"layers.{i}.b"] = W, b
-        for key, value in self.state.get("optimizer_arrays", {}).items():
-            out[f"optimizer.{key}"] = value
+        out.update(self.state.get("arrays", {}))
         return out
 
     def meta(self, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -82,6 +88,7 @@ class Model:
                 "sizes": self.network.sizes,
                 "activations": self.network.activation_names,
                 "dtype": self.network.dtype.name,
+                "dropout": self.network.dropout,
             },
             "features": [spec.name for spec in self.preprocessor.features],
             "inputs": self.preprocessor.input_names,
@@ -89,7 +96,7 @@ class Model:
             "target": self.target.to_dict(),
             "config": self.config,
             "history": self.history,
-            "state": {k: v for k, v in self.state.items() if k != "optimizer_arrays"},
+            "state": {k: v for k, v in self.state.items() if k != "arrays"},
             "checksum": _checksum(arrays),
         }
 
@@ -169,7 +176,7 @@ def load_model(path: str | Path) -> Model:
 
 def _from_parts(meta: dict[str, Any], entries: dict[str, np.ndarray], source: str) -> Model:
     spec = meta["network"]
-    network = Network(spec["sizes"], spec["activations"], spec["dtype"])
+    network = Network(spec["sizes"], spec["activations"], spec["dtype"], spec.get("dropout"))
     for i in range(network.n_layers):
         for name, view in (("W", network.W[i]), ("b", network.b[i])):
             key = f"layers.{i}.{name}"
@@ -183,7 +190,7 @@ def _from_parts(meta: dict[str, Any], entries: dict[str, np.ndarray], source: st
     if _checksum(entries) != meta.get("checksum"):
         raise ModelFileError(f"{source}: checksum mismatch; the weights were changed or damaged after saving")
     state = dict(meta.get("state", {}))
-    state["optimizer_arrays"] = {k.split(".", 1)[1]: v for k, v in entries.items() if k.startswith("optimizer.")}
+    state["arrays"] = {k: v for k, v in entries.items() if not k.startswith("layers.")}
     return Model(
         network=network,
         preprocessor=Preprocessor.from_dict(meta["preprocessing"]),

@@ -28,7 +28,8 @@ def test_file_layout_matches_the_spec(trained):
         meta = json.loads(str(npz["meta"][()]))
     assert meta["format_version"] == 1 and meta["nnctl_version"]
     assert meta["target"]["classes"] == ["setosa", "versicolor", "virginica"]
-    assert meta["config"]["model"]["layers"][-1] == {"units": 3, "activation": "softmax", "init": "glorot_uniform"}
+    assert meta["config"]["model"]["layers"][-1] == {"units": 3, "activation": "softmax", "init": "glorot_uniform",
+                                                       "dropout": 0.0}
     assert [row["epoch"] for row in meta["history"]] == [1, 2, 3, 4, 5]
     assert {"train_loss", "val_loss", "val_accuracy", "seconds", "learning_rate"} <= set(meta["history"][0])
     assert meta["preprocessing"]["features"][0]["name"] == "sepal_length"
