@@ -98,8 +98,12 @@ class _Reporter:
         if self.quiet:
             return
         layers = " → ".join(str(s) for s in info["sizes"])
+        done = f", resuming after epoch {info['epochs_done']}" if info["epochs_done"] else ""
+        if info.get("init_from"):
+            done = f", starting from {escape(info['init_from'])}'s weights"
+        plural = "" if epochs == 1 else "s"
         stderr.print(f"training {info['task']} network {layers} ({info['parameters']:,} parameters) on "
-                     f"{info['rows_train']} rows, validating on {info['rows_validation']}, {epochs} epochs")
+                     f"{info['rows_train']} rows, validating on {info['rows_validation']}, {epochs} epoch{plural}{done}")
         if self.live and epochs:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -108,7 +112,7 @@ class _Reporter:
                 TextColumn("{task.fields[metrics]}"), console=stderr, transient=False,
             )
             self.progress.start()
-            self.task = self.progress.add_task("train", total=epochs, metrics="")
+            self.task = self.progress.add_task("train", total=epochs, completed=info["epochs_done"], metrics="")
 
     def on_epoch(self, stats: EpochStats) -> None:
         text = _epoch_text(stats)
@@ -116,6 +120,10 @@ class _Reporter:
             self.progress.update(self.task, advance=1, metrics=text)
         elif not self.quiet and (stats.epoch % self.every == 0 or stats.epoch in (1, stats.epochs)):
             stderr.print(f"epoch {stats.epoch}/{stats.epochs}  {text}")
+
+    def on_checkpoint(self, path: str, epoch: int) -> None:
+        if not self.quiet:
+            stderr.print(f"checkpoint after epoch {epoch}: {escape(path)}")
 
     def close(self) -> None:
         if self.progress is not None:
@@ -125,6 +133,7 @@ class _Reporter:
 def _epoch_text(stats: EpochStats) -> str:
     parts = [f"loss {stats.train_loss:.4f}"]
     parts += [f"val_{k} {_fmt(v)}" for k, v in stats.validation.items() if k in ("loss", "accuracy", "r2")]
+    parts.append(f"lr {stats.learning_rate:.3g}")
     return "  ".join(parts)
 
 
@@ -145,8 +154,15 @@ def train(
     seed: Annotated[int | None, typer.Option(help="Shorthand for --set seed=N.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr.")] = False,
     json_: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
+    resume: Annotated[Path | None, typer.Option(help="Continue the run saved in this model or checkpoint "
+                                                "to the configured epochs.")] = None,
+    init: Annotated[Path | None, typer.Option(help="Start from this trained model's weights, preprocessing and "
+                                              "classes (fine-tuning).")] = None,
 ) -> None:
-    """Train the network CONFIG describes and save the model (.npz)."""
+    """Train the network CONFIG describes and save the model (.npz).
+
+    With --resume, continue an interrupted run exactly; with --init, fine-tune a trained model on the
+    config's data."""
     from nnctl.config import load_config
     from nnctl.training import train as run
 
@@ -154,7 +170,7 @@ def train(
         cfg = load_config(config, _overrides(set_, **{"training.epochs": epochs, "seed": seed}))
         reporter = _Reporter(quiet)
         try:
-            result = run(cfg, output, callback=reporter)  # type: ignore[arg-type]
+            result = run(cfg, output, callback=reporter, resume=resume, init=init)  # type: ignore[arg-type]
         finally:
             reporter.close()
         summary = {
@@ -162,6 +178,8 @@ def train(
             "epochs": len(result.model.history),
             "seconds": round(result.seconds, 3),
             "task": result.model.task,
+            "best_epoch": result.best_epoch,
+            "stopped_early": result.stopped_early,
             **{f"train_{k}": v for k, v in result.final["train"].items()},
             **{f"val_{k}": v for k, v in result.final.get("validation", {}).items()},
         }
@@ -176,6 +194,8 @@ def _summary_table(summary: dict[str, Any]) -> None:
     table.add_column(style="bold")
     table.add_column()
     for key, value in summary.items():
+        if value is None:
+            continue
         table.add_row(key, _fmt(value) if isinstance(value, float) and key != "seconds" else str(value))
     stderr.print(table)
 
@@ -220,12 +240,26 @@ def evaluate(
         if json_:
             typer.echo(json.dumps(scores))
             return
+        confusion = scores.pop("confusion_matrix", None)
         table = Table(show_header=True)
         table.add_column("metric")
         table.add_column("value", justify="right")
         for key, value in scores.items():
             table.add_row(key, str(value) if isinstance(value, int) else _fmt(value))
         stdout.print(table)
+        if confusion is not None:
+            stdout.print(_confusion_table(confusion["labels"], confusion["counts"]))
+
+
+def _confusion_table(labels: list[Any], counts: list[list[int]]) -> Table:
+    table = Table(title="confusion matrix (rows: true, columns: predicted)", title_justify="left")
+    table.add_column("")
+    for label in labels:
+        table.add_column(escape(str(label)), justify="right")
+    for i, (label, row) in enumerate(zip(labels, counts, strict=True)):
+        cells = [f"[bold]{c}[/]" if i == j else str(c) for j, c in enumerate(row)]  # the diagonal is right
+        table.add_row(escape(str(label)), *cells)
+    return table
 
 
 @app.command()
@@ -234,29 +268,28 @@ def check(
     set_: Annotated[list[str] | None, typer.Option("--set", metavar="KEY=VALUE",
                                                    help="Override a config key.")] = None,
 ) -> None:
-    """Validate a config and show the network it builds, without training."""
-    import numpy as np
-
+    """Validate a config and show the network it builds and how it would train, without training."""
     from nnctl.config import load_config
-    from nnctl.dataset import load_dataset
     from nnctl.network import parameter_count
-    from nnctl.training import resolve_layers
+    from nnctl.training import describe
 
     with _errors():
         cfg = load_config(config, _overrides(set_))
-        dataset = load_dataset(cfg, np.random.default_rng(cfg.seed), lambda m: stderr.print(f"warning: {m}"))
-        sizes, activations, inits = resolve_layers(cfg, dataset)
+        dataset, sizes, activations, inits, settings = describe(cfg, lambda m: stderr.print(f"warning: {m}"))
         table = Table(title=f"{config}: {dataset.target.task}, loss {dataset.loss}", title_justify="left")
-        for column in ("layer", "shape (W)", "activation", "init", "parameters"):
+        for column in ("layer", "shape (W)", "activation", "init", "dropout", "parameters"):
             table.add_column(column, justify="right" if column == "parameters" else "left")
-        for i, (act, init) in enumerate(zip(activations, inits, strict=True)):
+        for i, (act, init, layer) in enumerate(zip(activations, inits, cfg.model.layers, strict=True)):
             fan_in, fan_out = sizes[i], sizes[i + 1]
-            table.add_row(str(i), f"{fan_in} × {fan_out}", act, init, f"{fan_in * fan_out + fan_out:,}")
-        table.add_row("total", "", "", "", f"{parameter_count(sizes):,}", style="bold")
+            table.add_row(str(i), f"{fan_in} × {fan_out}", act, init, f"{layer.dropout:g}" if layer.dropout else "-",
+                          f"{fan_in * fan_out + fan_out:,}")
+        table.add_row("total", "", "", "", "", f"{parameter_count(sizes):,}", style="bold")
         stdout.print(table)
         rows_val = len(dataset.validation) if dataset.validation else 0
         stdout.print(f"inputs: {sizes[0]} ({', '.join(dataset.preprocessor.input_names)})", markup=False)
         stdout.print(f"rows: {len(dataset.train)} training, {rows_val} validation")
+        for key, text in settings.items():
+            stdout.print(f"{key}: {text}", markup=False)
 
 
 @app.command()

@@ -8,9 +8,9 @@ from __future__ import annotations
 import inspect
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
@@ -21,6 +21,7 @@ from pydantic import (
     JsonValue,
     PrivateAttr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -31,6 +32,7 @@ from nnctl.initializers import INITIALIZERS
 from nnctl.losses import LOSSES
 from nnctl.optimizers import OPTIMIZERS
 from nnctl.registry import closest, unknown_name_message
+from nnctl.schedules import SCHEDULES
 
 
 def _choice(kind: str, choices: Iterable[str]) -> Any:
@@ -54,6 +56,11 @@ ActivationName = Annotated[str, _choice("activation", ACTIVATIONS), _enum(ACTIVA
 InitName = Annotated[str, _choice("init", [*INITIALIZERS, "auto"]), _enum([*INITIALIZERS, "auto"])]
 LossName = Annotated[str, _choice("loss", LOSSES), _enum(LOSSES)]
 OptimizerName = Annotated[str, _choice("optimizer", OPTIMIZERS), _enum(OPTIMIZERS)]
+ScheduleName = Annotated[str, _choice("schedule", SCHEDULES), _enum(SCHEDULES)]
+# Training metrics come from the batch outputs (loss, accuracy or MAE/RMSE/R²); validation adds precision etc.
+MONITORS = [*(f"train_{m}" for m in ("loss", "accuracy", "mae", "rmse", "r2")),
+            *(f"val_{m}" for m in ("loss", "accuracy", "precision", "recall", "f1", "mae", "rmse", "r2"))]
+MonitorName = Annotated[str, _choice("monitor", MONITORS), _enum(MONITORS)]
 _SCALES, _POLICIES, _TARGET_SCALES = ["standard", "minmax", "none"], ["impute", "drop", "error"], ["none", "standard"]
 ScaleName = Annotated[str, _choice("scale", _SCALES), _enum(_SCALES)]
 MissingPolicy = Annotated[str, _choice("missing policy", _POLICIES), _enum(_POLICIES)]
@@ -95,12 +102,30 @@ class DataConfig(_Section):
     scale: ScaleName = Field("standard", description="numeric feature scaling, fitted on training rows")
     missing: MissingPolicy = Field("impute", description="what to do with missing feature values")
     target_scale: TargetScale = Field("none", description="regression: standardise the target for the loss")
+    class_weight: Literal["balanced"] | dict[str | int, float] | None = Field(
+        None, description="classification: 'balanced' or a mapping of label to loss weight")
+
+    @field_validator("class_weight", mode="before")
+    @classmethod
+    def _class_weight(cls, value: Any) -> Any:
+        """One clear message instead of pydantic's error per union branch."""
+        if value is None or value == "balanced":
+            return value
+        if not isinstance(value, dict):
+            raise PydanticCustomError("class_weight", "expected 'balanced' or a mapping of class label to weight, "
+                                      "got {value}", {"value": repr(value)})
+        for label, weight in value.items():
+            if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
+                raise PydanticCustomError("class_weight", "the weight of class '{label}' must be a number >= 0, "
+                                          "got {weight}", {"label": label, "weight": repr(weight)})
+        return value
 
 
 class LayerConfig(_Section):
     units: int | None = Field(None, ge=1, description="width; may be omitted on the output layer")
     activation: ActivationName | None = Field(None, description="hidden default relu; output default from loss")
     init: InitName | None = Field(None, description="weight initialisation (default: model.init)")
+    dropout: float = Field(0.0, ge=0, lt=1, description="fraction of this layer's outputs zeroed in training")
 
 
 class ModelConfig(_Section):
@@ -114,36 +139,100 @@ class ModelConfig(_Section):
                 raise PydanticCustomError(
                     "hidden_units", "hidden layer {i} needs 'units' (only the output layer may omit it)", {"i": i}
                 )
+        if self.layers[-1].dropout:
+            raise PydanticCustomError("output_dropout",
+                                      "the output layer cannot have dropout; put it on a hidden layer")
         return self
 
 
-class OptimizerConfig(_Section):
-    name: OptimizerName = "adam"
-    learning_rate: float | None = Field(None, gt=0, description="step size (default: the optimizer's)")
-    beta1: float | None = Field(None, ge=0, lt=1, description="adam: decay of the first moment")
-    beta2: float | None = Field(None, ge=0, lt=1, description="adam: decay of the second moment")
-    eps: float | None = Field(None, gt=0, description="adam: added to the denominator")
+class _NamedSection(_Section):
+    """A section that picks an implementation by `name` and passes the other keys to its constructor.
+
+    The implementation's keyword arguments (and their defaults) define which keys are valid for it."""
+
+    name: str
+
+    def _implementation(self) -> Callable[..., Any]:
+        raise NotImplementedError
 
     @model_validator(mode="after")
-    def _fill_defaults(self) -> OptimizerConfig:
-        """Reject keys the chosen optimizer does not take; fill the rest with its defaults."""
-        signature = inspect.signature(OPTIMIZERS[self.name].__init__)
+    def _fill_defaults(self) -> Any:
+        """Reject keys the chosen implementation does not take; fill the rest with its defaults."""
+        signature = inspect.signature(self._implementation())
         accepted = [p for p in signature.parameters if p not in ("self", "params")]
         for key in self.model_fields_set - {"name"}:
             if key not in accepted and getattr(self, key) is not None:
                 raise PydanticCustomError(
                     "unknown_key",
-                    "not used by optimizer '{name}' (its keys: {valid})",
-                    {"key": key, "name": self.name, "valid": ", ".join(accepted)},
+                    "not used by {kind} '{name}' (its keys: {valid})",
+                    {"key": key, "kind": self._kind, "name": self.name, "valid": ", ".join(accepted)},
                 )
         for key in accepted:
             if getattr(self, key) is None:
                 setattr(self, key, signature.parameters[key].default)
+        try:
+            self.build()
+        except ValueError as exc:
+            raise PydanticCustomError("invalid_combination", "{message}", {"message": str(exc)}) from None
         return self
 
-    def hyperparameters(self) -> dict[str, float]:
-        """Keyword arguments for the optimizer class."""
+    _kind: ClassVar[str] = ""
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """Keyword arguments for the implementation."""
         return {k: v for k, v in self.model_dump(exclude={"name"}).items() if v is not None}
+
+    def build(self, *args: Any) -> Any:
+        """An instance of the implementation (for optimizers, pass the parameter buffer)."""
+        return self._implementation()(*(args or self._probe_args()), **self.hyperparameters())
+
+    def _probe_args(self) -> tuple[Any, ...]:
+        return ()
+
+
+class OptimizerConfig(_NamedSection):
+    _kind: ClassVar[str] = "optimizer"
+    name: OptimizerName = "adam"
+    learning_rate: float | None = Field(None, gt=0, description="step size (default: the optimizer's)")
+    momentum: float | None = Field(None, ge=0, lt=1, description="sgd, rmsprop: momentum")
+    nesterov: bool | None = Field(None, description="sgd: Nesterov momentum")
+    beta1: float | None = Field(None, ge=0, lt=1, description="adam, adamw: decay of the first moment")
+    beta2: float | None = Field(None, ge=0, lt=1, description="adam, adamw: decay of the second moment")
+    rho: float | None = Field(None, ge=0, lt=1, description="rmsprop: decay of the squared-gradient average")
+    eps: float | None = Field(None, gt=0, description="adam, adamw, rmsprop: added to the denominator")
+    weight_decay: float | None = Field(None, ge=0, description="L2 penalty on the weights (decoupled in adamw)")
+
+    def _implementation(self) -> Callable[..., Any]:
+        return OPTIMIZERS[self.name]
+
+    def _probe_args(self) -> tuple[Any, ...]:
+        import numpy as np
+
+        return (np.zeros(1),)
+
+
+class ScheduleConfig(_NamedSection):
+    _kind: ClassVar[str] = "schedule"
+    name: ScheduleName = "constant"
+    step_size: int | None = Field(None, ge=1, description="step: epochs between decays")
+    gamma: float | None = Field(None, gt=0, description="step, exponential: decay factor")
+    warmup_epochs: int | None = Field(None, ge=0, description="cosine: epochs of linear warmup")
+    min_learning_rate: float | None = Field(None, ge=0, description="cosine, plateau: lower bound")
+    monitor: MonitorName | None = Field(None, description="plateau: the metric to watch")
+    factor: float | None = Field(None, gt=0, lt=1, description="plateau: multiply the rate by this")
+    patience: int | None = Field(None, ge=0, description="plateau: epochs without improvement before a cut")
+    min_delta: float | None = Field(None, ge=0, description="plateau: smallest change that counts")
+    cooldown: int | None = Field(None, ge=0, description="plateau: epochs to wait after a cut")
+
+    def _implementation(self) -> Callable[..., Any]:
+        return SCHEDULES[self.name]
+
+
+class EarlyStoppingConfig(_Section):
+    monitor: MonitorName = Field("val_loss", description="the metric to watch")
+    patience: int = Field(10, ge=1, description="epochs without improvement before stopping")
+    min_delta: float = Field(0.0, ge=0, description="smallest improvement that counts")
+    restore_best: bool = Field(True, description="save the best epoch's weights, not the last")
 
 
 class TrainingConfig(_Section):
@@ -151,6 +240,10 @@ class TrainingConfig(_Section):
     batch_size: int = Field(32, ge=1, description="rows per gradient step")
     dtype: Literal["float32", "float64"] = Field("float32", description="floating-point precision")
     shuffle: bool = Field(True, description="reshuffle the training rows every epoch")
+    clip_norm: float | None = Field(None, gt=0, description="rescale gradients whose global L2 norm exceeds this")
+    early_stopping: EarlyStoppingConfig | None = Field(None, description="stop when the monitor stops improving")
+    checkpoint_every: int | None = Field(None, ge=1, description="write a resumable checkpoint every N epochs")
+    checkpoint: str | None = Field(None, description="checkpoint path (default: OUTPUT with .ckpt.npz)")
 
 
 class Config(_Section):
@@ -161,6 +254,7 @@ class Config(_Section):
     model: ModelConfig
     loss: LossName | None = Field(None, description="default: cross_entropy for text targets, else mse")
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     output: str | None = Field(None, description="where `train` saves the model unless -o is given")
 
@@ -274,7 +368,7 @@ def _describe(error: Mapping[str, Any]) -> str:
 def _format(error: Mapping[str, Any], source: str, lines: Mapping[tuple[str | int, ...], int],
             overridden: set[tuple[str | int, ...]]) -> str:
     loc = tuple(error["loc"])
-    if error["type"] == "unknown_key":
+    if "key" in (error.get("ctx") or {}):  # our own errors about one key of a section
         loc = (*loc, error["ctx"]["key"])
     where = dotted(loc) or "(top level)"
     if loc in overridden:

@@ -255,8 +255,9 @@ class TargetEncoder:
         labels = labels_of(series)
         unknown = [label for label in labels if label not in lookup]
         if unknown:
-            raise DataError(f"{source}: target '{self.name}' has label {unknown[0]!r}, which the training rows "
-                            f"do not have (classes: {', '.join(map(str, self.classes))})")
+            raise DataError(f"{source}: target '{self.name}' has label {unknown[0]!r}, which is not one of the "
+                            f"model's classes ({', '.join(map(str, self.classes))}); a network cannot learn a "
+                            "class its output layer does not have")
         y = np.array([lookup[label] for label in labels], dtype=np.int64)
         if self.binary:
             return y, y.astype(dtype).reshape(-1, 1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -12,8 +12,11 @@ import pandas as pd
 from nnctl._types import Array
 from nnctl.config import Config
 from nnctl.data import Preprocessor, TargetEncoder, is_numeric, line_of, read_csv, require_columns
-from nnctl.errors import DataError
+from nnctl.errors import ConfigError, DataError
 from nnctl.losses import LOSSES
+
+if TYPE_CHECKING:
+    from nnctl.model import Model
 
 
 @dataclass
@@ -23,6 +26,7 @@ class Split:
     X: Array
     Y: Array
     y: np.ndarray
+    w: Array | None = None  # per-row loss weights (class weights), training rows only
 
     def __len__(self) -> int:
         return len(self.X)
@@ -81,21 +85,20 @@ def split_rows(n: int, fraction: float, rng: np.random.Generator,
     return np.flatnonzero(~mask), np.flatnonzero(mask)
 
 
-def load_dataset(config: Config, rng: np.random.Generator, warn: Callable[[str], None]) -> Dataset:
-    """Read, clean, split and preprocess the config's data; validation rows never influence the fit."""
+def load_dataset(config: Config, rng: np.random.Generator, warn: Callable[[str], None],
+                 base: Model | None = None) -> Dataset:
+    """Read, clean, split and preprocess the config's data; validation rows never influence the fit.
+
+    With `base` (fine-tuning or resuming), its preprocessing, class labels and loss are kept, not refitted."""
     data = config.data
     train_path = str(config.resolve(data.train))
     frame = read_csv(train_path)
     require_columns(frame, [data.target], train_path, "target")
-    features = list(data.features) if data.features else [str(c) for c in frame.columns if c != data.target]
-    if data.target in features:
-        raise DataError(f"{train_path}: target '{data.target}' is also listed in data.features; remove it there")
-    if not features:
-        raise DataError(f"{train_path}: no feature columns besides the target '{data.target}'")
+    features = _features(config, frame, train_path, base)
     require_columns(frame, features, train_path, "feature")
     frame = _clean(frame, data.target, features, data.missing, train_path, warn)
 
-    loss = config.loss or default_loss(frame[data.target])
+    loss = _loss(config, frame[data.target], base)
     task = LOSSES[loss].task
     binary = loss == "binary_cross_entropy"
     if task == "regression" and not is_numeric(frame[data.target]):
@@ -113,8 +116,8 @@ def load_dataset(config: Config, rng: np.random.Generator, warn: Callable[[str],
     else:
         labels = None
         if task == "classification":
-            classes = TargetEncoder.fit(frame[data.target], task, binary=binary, target_scale="none",
-                                        source=train_path)
+            classes = base.target if base else TargetEncoder.fit(
+                frame[data.target], task, binary=binary, target_scale="none", source=train_path)
             labels = classes.encode(frame[data.target], "float64", train_path)[0]
         train_rows, val_rows = split_rows(len(frame), data.validation_split, rng, labels)
         if len(train_rows) == 0:
@@ -122,9 +125,13 @@ def load_dataset(config: Config, rng: np.random.Generator, warn: Callable[[str],
         train_frame, val_frame = frame.iloc[train_rows], frame.iloc[val_rows]
         sources["validation_split"] = data.validation_split
 
-    target = TargetEncoder.fit(train_frame[data.target], task, binary=binary,
-                               target_scale=data.target_scale, source=train_path)
-    preprocessor = Preprocessor.fit(train_frame, features, data.scale, data.missing)
+    if base is not None:
+        target, preprocessor = base.target, base.preprocessor
+        _warn_unseen_categories(preprocessor, frame, train_path, warn)
+    else:
+        target = TargetEncoder.fit(train_frame[data.target], task, binary=binary,
+                                   target_scale=data.target_scale, source=train_path)
+        preprocessor = Preprocessor.fit(train_frame, features, data.scale, data.missing)
     dtype = np.dtype(config.training.dtype)
 
     def encode(part: pd.DataFrame, source: str) -> Split:
@@ -132,6 +139,68 @@ def load_dataset(config: Config, rng: np.random.Generator, warn: Callable[[str],
         y, Y = target.encode(part[data.target], dtype, source)
         return Split(X, Y, y)
 
+    train = encode(train_frame, train_path)
+    if data.class_weight is not None:
+        if task != "classification":
+            raise ConfigError(f"{config.source}: data.class_weight: only classification has classes; remove it")
+        weights = class_weights(data.class_weight, target, train.y, config.source)
+        train.w = weights[train.y].astype(dtype)
+        sources["class_weight"] = dict(zip(map(str, target.classes), weights.tolist(), strict=True))
     validation = encode(val_frame, sources.get("validation", train_path)) if len(val_frame) else None
     sources.update(rows_train=len(train_frame), rows_validation=len(val_frame))
-    return Dataset(encode(train_frame, train_path), validation, preprocessor, target, loss, sources)
+    return Dataset(train, validation, preprocessor, target, loss, sources)
+
+
+def _features(config: Config, frame: pd.DataFrame, source: str, base: Model | None) -> list[str]:
+    data = config.data
+    if base is not None:
+        known = [spec.name for spec in base.preprocessor.features]
+        if data.features and list(data.features) != known:
+            raise DataError(f"{config.source}: data.features {list(data.features)} differ from the model's "
+                            f"features {known}; a model keeps the features it was trained on")
+        return known
+    features = list(data.features) if data.features else [str(c) for c in frame.columns if c != data.target]
+    if data.target in features:
+        raise DataError(f"{source}: target '{data.target}' is also listed in data.features; remove it there")
+    if not features:
+        raise DataError(f"{source}: no feature columns besides the target '{data.target}'")
+    return features
+
+
+def _loss(config: Config, target: pd.Series, base: Model | None) -> str:
+    if base is None:
+        return config.loss or default_loss(target)
+    if config.loss and config.loss != base.loss:
+        raise ConfigError(f"{config.source}: loss '{config.loss}' differs from the model's '{base.loss}'; "
+                          "a model keeps its loss and output layer")
+    return base.loss
+
+
+def _warn_unseen_categories(preprocessor: Preprocessor, frame: pd.DataFrame, source: str,
+                            warn: Callable[[str], None]) -> None:
+    for spec in preprocessor.features:
+        if spec.kind != "categorical":
+            continue
+        values = frame[spec.name].dropna().astype(str)
+        unseen = values[~values.isin(spec.categories)]
+        if len(unseen):
+            examples = ", ".join(repr(v) for v in sorted(set(unseen))[:5])
+            warn(f"{source}: column '{spec.name}' has {len(unseen)} rows with categories the model has never seen "
+                 f"({examples}); they are encoded as all zeros")
+
+
+def class_weights(setting: str | dict[Any, float], target: TargetEncoder, y: np.ndarray, source: str) -> np.ndarray:
+    """Loss weight per class index: 'balanced' = n_rows / (n_classes * rows of the class), or a label mapping."""
+    k = len(target.classes)
+    if setting == "balanced":
+        counts = np.bincount(y, minlength=k).astype(np.float64)
+        return np.divide(len(y), k * counts, out=np.ones(k), where=counts > 0)
+    assert isinstance(setting, dict)
+    by_text = {str(label): i for i, label in enumerate(target.classes)}
+    weights = np.ones(k)
+    for label, weight in setting.items():
+        if str(label) not in by_text:
+            raise ConfigError(f"{source}: data.class_weight: unknown class {label!r} "
+                              f"(classes: {', '.join(map(str, target.classes))})")
+        weights[by_text[str(label)]] = weight
+    return weights

@@ -1,57 +1,30 @@
-"""Training: build the network a config describes, run mini-batch gradient descent, save the model.
+"""Training: build the network a config describes (or take one from a model file), train it, save it.
 
-Progress goes to a `Callback`; the library itself never prints.
+`train()` wires config, data, network, optimizer, schedule and early stopping into a `Loop`, handles
+`resume` (continue a run bit for bit) and `init` (fine-tune a trained model on new data), and saves
+models and checkpoints atomically. Progress goes to a `Callback`; the library itself never prints.
 """
 
 from __future__ import annotations
 
-import math
+import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from nnctl.config import Config
-from nnctl.dataset import Dataset, Split, load_dataset
-from nnctl.errors import ConfigError, TrainingError
+from nnctl.dataset import Dataset, load_dataset
+from nnctl.errors import ConfigError, InputError, ModelFileError
 from nnctl.initializers import default_init
-from nnctl.losses import LOSSES, Loss
-from nnctl.model import Model
-from nnctl.network import Network, Workspace, parameter_count
-from nnctl.optimizers import OPTIMIZERS, Optimizer
+from nnctl.loop import Callback, EarlyStopping, EpochStats, Loop
+from nnctl.losses import LOSSES
+from nnctl.model import Model, load_model
+from nnctl.network import Network, parameter_count
 
-
-@dataclass
-class EpochStats:
-    """One epoch's numbers, as stored in the model's history."""
-
-    epoch: int
-    epochs: int
-    train_loss: float
-    seconds: float
-    learning_rate: float
-    validation: dict[str, float] = field(default_factory=dict)  # loss and metrics, if there is validation data
-
-    def record(self) -> dict[str, Any]:
-        row: dict[str, Any] = {"epoch": self.epoch, "train_loss": self.train_loss}
-        row.update({f"val_{k}": v for k, v in self.validation.items()})
-        row.update(learning_rate=self.learning_rate, seconds=round(self.seconds, 6))
-        return row
-
-
-class Callback:
-    """Receives what happens during training; subclass and override what you need."""
-
-    def on_warning(self, message: str) -> None:
-        """Something the user should know, e.g. rows dropped for a missing target."""
-
-    def on_start(self, info: dict[str, Any]) -> None:
-        """Data is loaded and the network built; `info` has rows, parameters, epochs and more."""
-
-    def on_epoch(self, stats: EpochStats) -> None:
-        """An epoch finished."""
+__all__ = ["Callback", "EpochStats", "TrainResult", "output_path", "resolve_layers", "train"]
 
 
 @dataclass
@@ -60,6 +33,8 @@ class TrainResult:
     output: Path | None
     seconds: float
     final: dict[str, dict[str, float]]  # {"train": {...}, "validation": {...}}
+    best_epoch: int | None = None  # the epoch whose weights were saved, when early stopping restored them
+    stopped_early: bool = False
 
 
 def resolve_layers(config: Config, dataset: Dataset) -> tuple[list[int], list[str], list[str]]:
@@ -89,8 +64,8 @@ def resolved_config(config: Config, dataset: Dataset, sizes: list[int], activati
     resolved = config.model_dump(mode="json")
     resolved["loss"] = dataset.loss
     resolved["data"]["features"] = [spec.name for spec in dataset.preprocessor.features]
-    resolved["model"]["layers"] = [{"units": u, "activation": a, "init": i}
-                                   for u, a, i in zip(sizes[1:], activations, inits, strict=True)]
+    for layer, units, act, init in zip(resolved["model"]["layers"], sizes[1:], activations, inits, strict=True):
+        layer.update(units=units, activation=act, init=init)
     return resolved
 
 
@@ -103,94 +78,182 @@ def output_path(config: Config, override: str | Path | None) -> Path:
     return Path(Path(config.source).stem + ".npz")
 
 
-def train(config: Config, output: str | Path | None = None, callback: Callback | None = None,
-          save: bool = True) -> TrainResult:
-    """Train the network described by `config` on its data; save it to `output` unless `save` is False."""
+def checkpoint_path(config: Config, output: Path | None) -> Path | None:
+    """`training.checkpoint`, else the output path with `.ckpt.npz`; None when there is neither."""
+    if config.training.checkpoint:
+        return config.resolve(config.training.checkpoint)
+    if output is None:
+        return None
+    return output.with_name(output.name.removesuffix(".npz") + ".ckpt.npz")
+
+
+def _check_monitor(name: str, key: str, config: Config, dataset: Dataset) -> None:
+    """A monitored metric must be one this run computes."""
+    train_metrics = ["accuracy"] if dataset.target.task == "classification" else ["mae", "rmse", "r2"]
+    val_metrics = (["accuracy", "precision", "recall", "f1"] if dataset.target.task == "classification"
+                   else ["mae", "rmse", "r2"])
+    available = ["train_loss", *(f"train_{m}" for m in train_metrics)]
+    if dataset.validation is not None:
+        available += ["val_loss", *(f"val_{m}" for m in val_metrics)]
+    if name not in available:
+        why = ("there is no validation data (set data.validation_split > 0 or data.validation)"
+               if name.startswith("val_") and dataset.validation is None
+               else f"{dataset.target.task} does not compute it")
+        raise ConfigError(f"{config.source}: {key}: cannot monitor '{name}': {why} (available: {', '.join(available)})")
+
+
+def _check_compatible(base: Model, network: Network, source: str) -> None:
+    ours = " → ".join(f"{s}" for s in network.sizes), network.activation_names
+    theirs = " → ".join(f"{s}" for s in base.network.sizes), base.network.activation_names
+    if ours != theirs:
+        raise InputError(f"{source}: the model's network {theirs[0]} ({', '.join(theirs[1])}) differs from the "
+                         f"config's {ours[0]} ({', '.join(ours[1])}); make model.layers match the model")
+
+
+def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two resolved configs."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        keys = sorted(set(old) | set(new))
+        return [d for k in keys for d in _differences(old.get(k), new.get(k), f"{prefix}.{k}" if prefix else k)]
+    return [] if old == new else [prefix]
+
+
+_RESUME_MAY_CHANGE = ("training.epochs", "output", "training.checkpoint", "training.checkpoint_every")
+
+
+def train(config: Config, output: str | Path | None = None, callback: Callback | None = None, save: bool = True,
+          resume: str | Path | None = None, init: str | Path | None = None) -> TrainResult:
+    """Train the network `config` describes; save it to `output` (default: the config's) unless `save` is False.
+
+    `resume`: continue the run saved in that model or checkpoint file to `training.epochs`, bit for bit.
+    `init`: start from that trained model's weights, preprocessing and classes, and train on the config's data."""
+    if resume is not None and init is not None:
+        raise ConfigError("--resume and --init exclude each other: resume continues a run, init starts a new one")
     callback = callback or Callback()
     started = time.perf_counter()
     path = output_path(config, output) if save else None
-    if path is not None:
-        _check_writable(path)
+    ckpt = checkpoint_path(config, path)
+    for target in (path, ckpt if config.training.checkpoint_every else None):
+        if target is not None:
+            _check_writable(target)
+    source = resume if resume is not None else init
+    base = load_model(source) if source is not None else None
+    if resume is not None and base is not None and "rng" not in base.state:
+        raise ModelFileError(f"{resume}: holds no training state to resume from; use --init to fine-tune it")
     rng = np.random.default_rng(config.seed)
-    dataset = load_dataset(config, rng, callback.on_warning)
+    dataset = load_dataset(config, rng, callback.on_warning, base)
     sizes, activations, inits = resolve_layers(config, dataset)
-    network = Network(sizes, activations, config.training.dtype)
-    network.initialise(inits, rng)
-    optimizer = OPTIMIZERS[config.optimizer.name](network.params, **config.optimizer.hyperparameters())
-    model = Model(network, dataset.preprocessor, dataset.target, dataset.loss,
-                  config=resolved_config(config, dataset, sizes, activations, inits))
+    network = Network(sizes, activations, config.training.dtype, [layer.dropout for layer in config.model.layers])
+    if base is not None:
+        _check_compatible(base, network, str(resume or init))
+        network.params[...] = base.network.params
+    else:
+        network.initialise(inits, rng)
+    resolved = resolved_config(config, dataset, sizes, activations, inits)
+    model = Model(network, dataset.preprocessor, dataset.target, dataset.loss, config=resolved)
+    loop = _build_loop(config, dataset, model, rng)
+    if resume is not None and base is not None:
+        changed = [k for k in _differences(base.config, resolved) if not k.startswith(_RESUME_MAY_CHANGE)]
+        if changed:
+            callback.on_warning(f"resuming with a changed config ({', '.join(changed[:4])}); the result will "
+                                "differ from an uninterrupted run")
+        model.history = list(base.history)
+        loop.load_state(base.state)
+        if len(model.history) >= config.training.epochs:
+            callback.on_warning(f"{resume}: already trained {len(model.history)} epochs (training.epochs is "
+                                f"{config.training.epochs}); nothing left to train")
+    elif init is not None:
+        model.state["init_from"] = str(init)
+    if dataset.sources.get("class_weight"):
+        model.state["class_weight"] = dataset.sources["class_weight"]
     callback.on_start({
         "rows_train": len(dataset.train),
         "rows_validation": len(dataset.validation) if dataset.validation else 0,
         "inputs": sizes[0], "sizes": sizes, "activations": activations,
         "parameters": parameter_count(sizes), "epochs": config.training.epochs,
-        "task": dataset.target.task, "loss": dataset.loss,
+        "epochs_done": len(model.history), "task": dataset.target.task, "loss": dataset.loss,
+        "init_from": str(init) if init is not None else None,
     })
-    fit(model, optimizer, dataset.train, dataset.validation, config, rng, callback)
+
+    def checkpoint(epoch: int) -> None:
+        assert ckpt is not None
+        model.state.update(loop.state())
+        model.save(ckpt)
+        callback.on_checkpoint(str(ckpt), epoch)
+
+    loop.run(callback, checkpoint if ckpt is not None else None, config.training.checkpoint_every)
+    model.state.update(loop.state())
+    best_epoch = None
+    stopper = loop.stopper
+    if stopper is not None and stopper.restore_best and stopper.best_params is not None:
+        network.params[...] = stopper.best_params
+        best_epoch = stopper.best_epoch
+        model.state["restored_best_epoch"] = best_epoch
     final = {"train": model.evaluate(dataset.train.X, dataset.train.Y, dataset.train.y)}
     if dataset.validation is not None:
-        val = dataset.validation
-        final["validation"] = model.evaluate(val.X, val.Y, val.y)
+        final["validation"] = model.evaluate(dataset.validation.X, dataset.validation.Y, dataset.validation.y)
     if path is not None:
         model.save(path)
-    return TrainResult(model, path, time.perf_counter() - started, final)
+        if ckpt is not None and ckpt != path and ckpt.exists() and config.training.checkpoint_every:
+            ckpt.unlink()  # the finished model is itself resumable; the checkpoint has served its purpose
+    return TrainResult(model, path, time.perf_counter() - started, final, best_epoch, loop.stopped_early)
 
 
-def fit(model: Model, optimizer: Optimizer, train: Split, validation: Split | None, config: Config,
-        rng: np.random.Generator, callback: Callback) -> None:
-    """Mini-batch gradient descent for `config.training.epochs` epochs, appending to `model.history`."""
-    network, loss = model.network, LOSSES[model.loss]
-    epochs, n = config.training.epochs, len(train)
-    batch = min(config.training.batch_size, n)
-    ws = Workspace(network.sizes, batch, network.dtype)
-    # One contiguous shuffled copy per epoch: batches are then cheap slices, not fancy-indexed gathers.
-    X, Y = (np.empty_like(train.X), np.empty_like(train.Y)) if config.training.shuffle else (train.X, train.Y)
-    for epoch in range(len(model.history) + 1, epochs + 1):
-        started = time.perf_counter()
-        if config.training.shuffle:
-            order = rng.permutation(n)
-            np.take(train.X, order, axis=0, out=X)
-            np.take(train.Y, order, axis=0, out=Y)
-        total = 0.0
-        for start in range(0, n, batch):
-            total += _step(network, ws, loss, optimizer, X[start : start + batch], Y[start : start + batch],
-                           epoch, start // batch + 1, config)
-        stats = EpochStats(epoch, epochs, total / n, time.perf_counter() - started, optimizer.learning_rate)
-        if validation is not None:
-            stats.validation = model.evaluate(validation.X, validation.Y, validation.y)
-        model.history.append(stats.record())
-        callback.on_epoch(stats)
-    model.state.update(epochs_done=len(model.history), optimizer={"name": optimizer.name, "t": optimizer.t},
-                       optimizer_arrays={k: v for k, v in optimizer.state().items() if isinstance(v, np.ndarray)})
+def describe(config: Config, warn: Any) -> tuple[Dataset, list[int], list[str], list[str], dict[str, str]]:
+    """Everything `train` would check and build, without training: the data, the layers, and the settings
+    (optimizer, schedule, early stopping, ...) as `key: description` lines for `nnctl check`."""
+    rng = np.random.default_rng(config.seed)
+    dataset = load_dataset(config, rng, warn)
+    sizes, activations, inits = resolve_layers(config, dataset)
+    network = Network(sizes, activations, config.training.dtype, [layer.dropout for layer in config.model.layers])
+    model = Model(network, dataset.preprocessor, dataset.target, dataset.loss)
+    loop = _build_loop(config, dataset, model, rng)
+
+    def args(section: Any) -> str:
+        return ", ".join(f"{k}={v}" for k, v in section.hyperparameters().items())
+
+    t = config.training
+    settings = {
+        "optimizer": f"{config.optimizer.name} ({args(config.optimizer)}); weight decay on weights, not biases",
+        "schedule": f"{config.schedule.name} ({args(config.schedule)})" if config.schedule.hyperparameters()
+        else config.schedule.name,
+        "training": f"{t.epochs} epochs, batch_size {loop.batch}, {t.dtype}, shuffle {str(t.shuffle).lower()}, "
+                    f"clip_norm {t.clip_norm or 'off'}",
+        "early_stopping": (f"monitor {t.early_stopping.monitor}, patience {t.early_stopping.patience}, min_delta "
+                           f"{t.early_stopping.min_delta}, restore_best {str(t.early_stopping.restore_best).lower()}"
+                           if t.early_stopping else "off"),
+        "checkpoint": (f"every {t.checkpoint_every} epochs to {checkpoint_path(config, output_path(config, None))}"
+                       if t.checkpoint_every else "off"),
+    }
+    if dataset.sources.get("class_weight"):
+        settings["class_weight"] = ", ".join(f"{k}={v:.4g}" for k, v in dataset.sources["class_weight"].items())
+    return dataset, sizes, activations, inits, settings
 
 
-def _step(network: Network, ws: Workspace, loss: Loss, optimizer: Optimizer, X: np.ndarray, Y: np.ndarray,
-          epoch: int, batch: int, config: Config) -> float:
-    """One gradient step on a batch; returns the batch's summed loss (mean loss x rows)."""
-    m = X.shape[0]
-    A = network.forward_train(ws, X)
-    value = loss.value(A, Y, ws.scratch[-1][:m])
-    if not math.isfinite(value):
-        raise TrainingError(
-            f"training diverged: the loss became {value} in epoch {epoch}, batch {batch}; lower "
-            f"optimizer.learning_rate (now {config.optimizer.learning_rate}) or check the data's scale"
-        )
-    network.backward(ws, X, Y, loss)
-    optimizer.step(network.grads)
-    return value * int(m)
+def _build_loop(config: Config, dataset: Dataset, model: Model, rng: np.random.Generator) -> Loop:
+    optimizer = config.optimizer.build(model.network.params)
+    optimizer.decay_size = model.network.n_weights
+    schedule = config.schedule.build()
+    if config.schedule.name == "plateau":
+        _check_monitor(config.schedule.monitor or "val_loss", "schedule.monitor", config, dataset)
+    stopper = None
+    es = config.training.early_stopping
+    if es is not None:
+        _check_monitor(es.monitor, "training.early_stopping.monitor", config, dataset)
+        stopper = EarlyStopping(es.monitor, es.patience, es.min_delta, es.restore_best)
+    return Loop(model, optimizer, schedule, stopper, dataset.train, dataset.validation,
+                epochs=config.training.epochs, batch_size=config.training.batch_size,
+                shuffle=config.training.shuffle, clip_norm=config.training.clip_norm,
+                base_rate=float(optimizer.learning_rate), rng=rng)
 
 
 def _check_writable(path: Path) -> None:
     """Fail before training, not after, when the model cannot be saved."""
-    from nnctl.errors import InputError
-
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"{path}: cannot create the output folder ({exc.strerror})") from None
     if path.is_dir():
         raise InputError(f"{path}: is a directory; give a file path for the model, e.g. {path / 'model.npz'}")
-    import os
-
     if not os.access(path.parent, os.W_OK):
         raise InputError(f"{path}: the folder {path.parent} is not writable")

@@ -174,3 +174,50 @@ def test_predict_into_a_closed_pipe_ends_quietly(iris_npz, tmp_path):
     proc.stdout.close()
     assert proc.wait(timeout=60) == 0
     assert proc.stderr.read() == ""
+
+
+def test_checkpoint_resume_and_init_from_the_command_line(tmp_path):
+    config = iris_config(training={"epochs": 6, "batch_size": 16, "checkpoint_every": 2},
+                         model={"layers": [{"units": 8, "dropout": 0.2}, {}]})
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    straight = nnctl("train", str(tmp_path / "c.yaml"), "-o", str(tmp_path / "straight.npz"))
+    assert straight.returncode == 0, straight.stderr
+    assert f"checkpoint after epoch 2: {tmp_path / 'straight.ckpt.npz'}" in straight.stderr
+    assert not (tmp_path / "straight.ckpt.npz").exists()  # removed once the model is saved
+    short = nnctl("train", str(tmp_path / "c.yaml"), "-o", str(tmp_path / "r.npz"), "--epochs", "3", "-q")
+    assert short.returncode == 0, short.stderr
+    resumed = nnctl("train", str(tmp_path / "c.yaml"), "-o", str(tmp_path / "r.npz"), "--resume",
+                    str(tmp_path / "r.npz"))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "6 epochs, resuming after epoch 3" in resumed.stderr
+    a = json.loads(nnctl("inspect", str(tmp_path / "straight.npz"), "--json").stdout)
+    b = json.loads(nnctl("inspect", str(tmp_path / "r.npz"), "--json").stdout)
+    assert a["checksum"] == b["checksum"]  # same weights, byte for byte
+    tuned = nnctl("train", str(tmp_path / "c.yaml"), "-o", str(tmp_path / "t.npz"), "--init",
+                  str(tmp_path / "r.npz"), "--epochs", "1")
+    assert tuned.returncode == 0, tuned.stderr
+    assert f"1 epoch, starting from {tmp_path / 'r.npz'}'s weights" in tuned.stderr
+    _assert_one_line_error(nnctl("train", "configs/auto_mpg.yaml", "--init", str(tmp_path / "r.npz")),
+                           "differ")
+
+
+def test_evaluate_shows_the_confusion_matrix(iris_npz):
+    table = nnctl("evaluate", str(iris_npz), "datasets/iris.csv")
+    assert "confusion matrix (rows: true, columns: predicted)" in table.stdout
+    scores = json.loads(nnctl("evaluate", str(iris_npz), "datasets/iris.csv", "--json").stdout)
+    matrix = scores["confusion_matrix"]
+    assert matrix["labels"] == ["setosa", "versicolor", "virginica"]
+    assert sum(map(sum, matrix["counts"])) == 150
+    assert {"precision", "recall", "f1"} <= set(scores)
+
+
+def test_check_lists_the_training_settings(tmp_path):
+    config = iris_config(optimizer={"name": "sgd", "momentum": 0.9}, schedule={"name": "step", "step_size": 5},
+                         training={"early_stopping": {"monitor": "val_accuracy"}})
+    config["data"]["class_weight"] = "balanced"
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    result = runner.invoke(app, ["check", str(tmp_path / "c.yaml")])
+    assert result.exit_code == 0, result.output
+    for line in ("optimizer: sgd (learning_rate=0.01, momentum=0.9", "schedule: step (step_size=5, gamma=0.1)",
+                 "early_stopping: monitor val_accuracy, patience 10", "class_weight: setosa=1"):
+        assert line in result.output

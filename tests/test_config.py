@@ -19,7 +19,8 @@ def test_valid_config_fills_defaults(write_config):
     assert config.data.validation_split == 0.2
     assert config.data.scale == "standard"
     assert config.training.dtype == "float32"
-    assert config.optimizer.hyperparameters() == {"learning_rate": 0.01, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
+    assert config.optimizer.hyperparameters() == {"learning_rate": 0.01, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
+                                                  "weight_decay": 0.0}
 
 
 def test_shipped_configs_are_valid():
@@ -115,3 +116,43 @@ def test_paths_are_relative_to_the_config_file(tmp_path):
     path = tmp_path / "sub" / "c.yaml"
     path.write_text("data: {train: ../d.csv, target: y}\nmodel: {layers: [{units: 1}]}\n")
     assert load_config(path).resolve("../d.csv") == tmp_path / "d.csv"
+
+
+def test_optimizer_keys_follow_the_chosen_optimizer(write_config):
+    config = load_config(write_config(iris_config(optimizer={"name": "rmsprop", "momentum": 0.5})))
+    assert config.optimizer.hyperparameters() == {"learning_rate": 0.001, "rho": 0.9, "eps": 1e-8, "momentum": 0.5,
+                                                  "weight_decay": 0.0}
+    assert load_config(write_config(iris_config(optimizer={"name": "adamw"}))).optimizer.weight_decay == 0.01
+    message = _error(write_config(iris_config(optimizer={"name": "adam", "momentum": 0.9})))
+    assert "optimizer.momentum: not used by optimizer 'adam' (its keys: learning_rate, beta1" in message
+    message = _error(write_config(iris_config(optimizer={"name": "sgd", "nesterov": True})))
+    assert "nesterov needs momentum > 0" in message
+
+
+def test_schedule_and_early_stopping_keys(write_config):
+    config = load_config(write_config(iris_config(schedule={"name": "step", "gamma": 0.5},
+                                                  training={"early_stopping": {"monitor": "val_f1"}})))
+    assert config.schedule.hyperparameters() == {"step_size": 10, "gamma": 0.5}
+    assert config.training.early_stopping is not None and config.training.early_stopping.patience == 10
+    assert "not used by schedule 'step'" in _error(write_config(iris_config(schedule={"name": "step",
+                                                                                       "warmup_epochs": 2})))
+    assert "did you mean 'cosine'?" in _error(write_config(iris_config(schedule={"name": "cosin"})))
+    message = _error(write_config(iris_config(training={"early_stopping": {"monitor": "val_acc"}})))
+    assert "did you mean 'val_accuracy'?" in message
+
+
+def test_dropout_range_and_not_on_the_output(write_config):
+    layers = [{"units": 8, "dropout": 1.0}, {}]
+    assert "model.layers[0].dropout" in _error(write_config(iris_config(model={"layers": layers})))
+    layers = [{"units": 8}, {"dropout": 0.5}]
+    assert "the output layer cannot have dropout" in _error(write_config(iris_config(model={"layers": layers})))
+
+
+def test_class_weight_forms(write_config):
+    config = iris_config()
+    config["data"]["class_weight"] = "balanced"
+    assert load_config(write_config(config)).data.class_weight == "balanced"
+    config["data"]["class_weight"] = "heavy"
+    assert "data.class_weight" in _error(write_config(config))
+    config["data"]["class_weight"] = {"setosa": -1}
+    assert "data.class_weight" in _error(write_config(config))

@@ -6,7 +6,7 @@ from nnctl.errors import ConfigError, TrainingError
 from nnctl.model import load_model
 from nnctl.training import Callback, train
 
-from conftest import CONFIGS, iris_config
+from conftest import CONFIGS, DATASETS, iris_config
 
 
 def test_same_seed_same_weights_byte_for_byte(write_config, tmp_path):
@@ -103,4 +103,207 @@ def test_output_layer_must_fit_the_loss_and_data(write_config):
         train(load_config(write_config(config)), save=False)
     config = iris_config(model={"layers": [{"units": 4}, {"activation": "sigmoid"}]})
     with pytest.raises(ConfigError, match="needs a softmax output layer"):
+        train(load_config(write_config(config)), save=False)
+
+
+# --- issue 3: training users can trust --------------------------------------------------------------------
+
+
+def _same_history(a: list[dict], b: list[dict]) -> None:
+    strip = [{k: v for k, v in row.items() if k != "seconds"} for row in a]
+    assert strip == [{k: v for k, v in row.items() if k != "seconds"} for row in b]
+
+
+RESUMABLE = {
+    "model": {"layers": [{"units": 16, "activation": "relu", "dropout": 0.3},
+                         {"units": 8, "activation": "tanh", "dropout": 0.1}, {}]},
+    "optimizer": {"name": "adamw", "learning_rate": 0.01, "weight_decay": 0.01},
+    "schedule": {"name": "cosine", "warmup_epochs": 2},
+    "training": {"epochs": 6, "batch_size": 16, "checkpoint_every": 3, "clip_norm": 5.0,
+                 "early_stopping": {"monitor": "val_loss", "patience": 50}},
+}
+
+
+def test_interrupted_run_resumes_bit_exactly(write_config, tmp_path):
+    """Shuffling, dropout, AdamW, cosine warmup, clipping, early stopping: 3 epochs + resume == 6 straight."""
+    config = load_config(write_config(iris_config(**RESUMABLE)))
+    straight = train(config, output=tmp_path / "straight.npz")
+
+    class Interrupt(Callback):
+        def on_epoch(self, stats):
+            if stats.epoch == 4:
+                raise KeyboardInterrupt
+
+    out = tmp_path / "run.npz"
+    with pytest.raises(KeyboardInterrupt):
+        train(config, output=out, callback=Interrupt())
+    ckpt = tmp_path / "run.ckpt.npz"
+    assert ckpt.exists() and not out.exists()
+    assert len(load_model(ckpt).history) == 3
+    resumed = train(config, output=out, resume=ckpt)
+    assert resumed.model.network.params.tobytes() == straight.model.network.params.tobytes()
+    for key, value in straight.model.arrays().items():
+        assert resumed.model.arrays()[key].tobytes() == value.tobytes(), key
+    _same_history(resumed.model.history, straight.model.history)
+    assert not ckpt.exists()  # the finished model replaces the checkpoint
+
+
+def test_resume_a_finished_shorter_run_to_more_epochs(write_config, tmp_path):
+    path = write_config(iris_config(training={"epochs": 6, "batch_size": 16},
+                                    model={"layers": [{"units": 8, "dropout": 0.2}, {}]}))
+    straight = train(load_config(path), output=tmp_path / "a.npz")
+    train(load_config(path, ["training.epochs=3"]), output=tmp_path / "b.npz")
+    resumed = train(load_config(path), output=tmp_path / "b.npz", resume=tmp_path / "b.npz")
+    assert resumed.model.network.params.tobytes() == straight.model.network.params.tobytes()
+    assert [row["epoch"] for row in resumed.model.history] == [1, 2, 3, 4, 5, 6]
+
+
+def test_resume_warns_about_a_changed_config(write_config, tmp_path):
+    path = write_config(iris_config())
+    train(load_config(path, ["training.epochs=2"]), output=tmp_path / "m.npz")
+    warnings: list[str] = []
+
+    class Record(Callback):
+        def on_warning(self, message):
+            warnings.append(message)
+
+    train(load_config(path, ["optimizer.learning_rate=0.5"]), save=False, resume=tmp_path / "m.npz",
+          callback=Record())
+    assert any("optimizer.learning_rate" in w and "differ" in w for w in warnings)
+
+
+def test_init_fine_tunes_from_a_trained_model(write_config, tmp_path):
+    base = train(load_config(write_config(iris_config(training={"epochs": 60}))), output=tmp_path / "base.npz")
+    subset = tmp_path / "new.csv"
+    lines = (DATASETS / "iris.csv").read_text().splitlines()
+    subset.write_text("\n".join([lines[0], *lines[1:150:5]]) + "\n")  # 30 rows, all three species
+    config = iris_config(training={"epochs": 1, "batch_size": 8})
+    config["data"]["train"] = str(subset)
+    tuned = train(load_config(write_config(config, "tune.yaml")), save=False, init=tmp_path / "base.npz")
+    fresh = train(load_config(write_config(config, "fresh.yaml")), save=False)
+    assert tuned.model.preprocessor == base.model.preprocessor  # kept, not refitted on the 30 rows
+    assert tuned.model.target.classes == base.model.target.classes
+    assert tuned.model.history[0]["train_loss"] < fresh.model.history[0]["train_loss"] / 2
+    assert tuned.model.state["init_from"] == str(tmp_path / "base.npz")
+
+
+def test_init_rejects_a_different_architecture_or_features(write_config, tmp_path):
+    from nnctl.errors import DataError, InputError
+
+    train(load_config(write_config(iris_config())), output=tmp_path / "base.npz")
+    wider = iris_config(model={"layers": [{"units": 16, "activation": "tanh"}, {"activation": "softmax"}]})
+    with pytest.raises(InputError, match=r"network 4 → 8 → 3 \(tanh, softmax\) differs from the config's 4 → 16 → 3"):
+        train(load_config(write_config(wider, "w.yaml")), save=False, init=tmp_path / "base.npz")
+    fewer = iris_config()
+    fewer["data"]["features"] = ["sepal_length", "sepal_width"]
+    with pytest.raises(DataError, match="differ from the model's features"):
+        train(load_config(write_config(fewer, "f.yaml")), save=False, init=tmp_path / "base.npz")
+
+
+def test_init_reports_unseen_labels_and_categories(write_config, tmp_path):
+    from nnctl.errors import DataError
+
+    csv = tmp_path / "cars.csv"
+    csv.write_text("weight,origin,kind\n1,USA,a\n2,Japan,b\n3,USA,a\n4,Japan,b\n5,USA,a\n6,Japan,b\n")
+    config = {"data": {"train": str(csv), "target": "kind", "validation_split": 0},
+              "model": {"layers": [{"units": 4}, {}]}, "training": {"epochs": 2}}
+    train(load_config(write_config(config)), output=tmp_path / "base.npz")
+    csv.write_text("weight,origin,kind\n1,Mars,a\n2,Japan,b\n3,USA,a\n")
+    warnings: list[str] = []
+
+    class Record(Callback):
+        def on_warning(self, message):
+            warnings.append(message)
+
+    train(load_config(write_config(config)), save=False, init=tmp_path / "base.npz", callback=Record())
+    assert any("column 'origin' has 1 rows with categories the model has never seen ('Mars')" in w
+               for w in warnings)
+    csv.write_text("weight,origin,kind\n1,USA,a\n2,Japan,c\n")
+    with pytest.raises(DataError, match="label 'c', which is not one of the model's classes"):
+        train(load_config(write_config(config)), save=False, init=tmp_path / "base.npz")
+
+
+def test_schedule_rates_go_into_the_history(write_config):
+    config = iris_config(schedule={"name": "step", "step_size": 2, "gamma": 0.5})
+    history = train(load_config(write_config(config)), save=False).model.history
+    assert [row["learning_rate"] for row in history] == [0.01, 0.01, 0.005, 0.005, 0.0025]
+
+
+def test_plateau_schedule_cuts_the_rate(write_config):
+    config = iris_config(schedule={"name": "plateau", "monitor": "train_loss", "patience": 0, "factor": 0.5,
+                                   "min_delta": 10.0}, training={"epochs": 4})
+    history = train(load_config(write_config(config)), save=False).model.history
+    # epoch 1 sets the best; every later epoch fails to improve by 10 and, with patience 0, halves the rate
+    assert [row["learning_rate"] for row in history] == [0.01, 0.01, 0.005, 0.0025]
+
+
+def test_early_stopping_restores_the_best_epoch(write_config, tmp_path):
+    config = iris_config(optimizer={"name": "adam", "learning_rate": 0.05},
+                         model={"layers": [{"units": 64}, {"units": 64}, {}]},
+                         training={"epochs": 200, "batch_size": 8,
+                                   "early_stopping": {"monitor": "val_loss", "patience": 5}})
+    result = train(load_config(write_config(config)), output=tmp_path / "m.npz")
+    history = result.model.history
+    assert result.stopped_early and len(history) < 200
+    best = result.best_epoch
+    assert best == min(history, key=lambda row: row["val_loss"])["epoch"]
+    assert len(history) == best + 5
+    assert result.final["validation"]["loss"] == pytest.approx(history[best - 1]["val_loss"], rel=1e-6)
+    assert load_model(tmp_path / "m.npz").state["restored_best_epoch"] == best
+
+
+def test_history_keeps_train_and_validation_metrics(write_config):
+    row = train(load_config(write_config(iris_config())), save=False).model.history[-1]
+    assert {"train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_precision", "val_recall", "val_f1",
+            "learning_rate", "seconds"} <= set(row)
+
+
+def test_class_weight_balanced_lifts_the_minority_class(write_config, tmp_path):
+    rng = np.random.default_rng(0)
+    n = 1000
+    x = rng.standard_normal((n, 2))
+    label = np.where(x[:, 0] + 0.8 * rng.standard_normal(n) > 1.6, "rare", "common")  # about 6% rare
+    csv = tmp_path / "imb.csv"
+    csv.write_text("a,b,label\n" + "".join(f"{a},{b},{c}\n" for (a, b), c in zip(x, label, strict=True)))
+    config = {"data": {"train": str(csv), "target": "label", "validation_split": 0.3},
+              "model": {"layers": [{"units": 8, "activation": "tanh"}, {}]}, "loss": "binary_cross_entropy",
+              "optimizer": {"learning_rate": 0.01}, "training": {"epochs": 20}}
+    plain = train(load_config(write_config(config, "plain.yaml")), save=False)
+    config["data"]["class_weight"] = "balanced"
+    weighted = train(load_config(write_config(config, "w.yaml")), save=False)
+    assert weighted.model.state["class_weight"]["rare"] > 5 * weighted.model.state["class_weight"]["common"]
+    assert weighted.final["validation"]["recall"] > plain.final["validation"]["recall"] + 0.05
+
+
+def test_class_weight_mapping_must_name_known_classes(write_config):
+    config = iris_config()
+    config["data"]["class_weight"] = {"setosa": 2.0, "rose": 1.0}
+    with pytest.raises(ConfigError, match=r"data\.class_weight: unknown class 'rose'"):
+        train(load_config(write_config(config)), save=False)
+
+
+def test_weight_decay_shrinks_the_weights(write_config):
+    def weight_norm(decay: float) -> float:
+        config = iris_config(optimizer={"name": "sgd", "learning_rate": 0.1, "weight_decay": decay},
+                             training={"epochs": 20})
+        net = train(load_config(write_config(config)), save=False).model.network
+        return float(np.linalg.norm(net.params[: net.n_weights]))
+
+    assert weight_norm(0.1) < 0.7 * weight_norm(0.0)
+
+
+def test_dropout_does_not_touch_predictions(write_config, rng):
+    config = iris_config(model={"layers": [{"units": 32, "dropout": 0.5}, {}]})
+    model = train(load_config(write_config(config)), save=False).model
+    X = rng.standard_normal((10, 4)).astype(np.float32)
+    np.testing.assert_array_equal(model.output(X), model.output(X))
+
+
+def test_monitor_needs_what_the_run_computes(write_config):
+    config = iris_config(training={"early_stopping": {"monitor": "val_r2"}})
+    with pytest.raises(ConfigError, match="cannot monitor 'val_r2': classification does not compute it"):
+        train(load_config(write_config(config)), save=False)
+    config = iris_config(training={"early_stopping": {"monitor": "val_loss"}})
+    config["data"]["validation_split"] = 0
+    with pytest.raises(ConfigError, match="there is no validation data"):
         train(load_config(write_config(config)), save=False)

@@ -1,0 +1,226 @@
+"""The mini-batch training loop: epochs, early stopping, and the per-epoch record the history keeps.
+
+`Loop` owns the run's moving parts (network, optimizer, schedule, early stopping, generator) so that
+`state()` can capture all of them for a bit-exact resume.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nnctl._types import Array
+from nnctl.dataset import Split
+from nnctl.errors import TrainingError
+from nnctl.losses import LOSSES
+from nnctl.metrics import RunningMetrics
+from nnctl.model import Model
+from nnctl.optimizers import Optimizer
+from nnctl.schedules import Schedule, monitor_mode
+
+
+@dataclass
+class EpochStats:
+    """One epoch's numbers, as stored in the model's history."""
+
+    epoch: int
+    epochs: int
+    train_loss: float
+    seconds: float
+    learning_rate: float
+    train: dict[str, float] = field(default_factory=dict)  # metrics from the batch outputs
+    validation: dict[str, float] = field(default_factory=dict)  # loss and metrics, if there is validation data
+
+    def record(self) -> dict[str, Any]:
+        row: dict[str, Any] = {"epoch": self.epoch, "train_loss": self.train_loss}
+        row.update({f"train_{k}": v for k, v in self.train.items()})
+        row.update({f"val_{k}": v for k, v in self.validation.items()})
+        row.update(learning_rate=self.learning_rate, seconds=round(self.seconds, 6))
+        return row
+
+
+class Callback:
+    """Receives what happens during training; subclass and override what you need."""
+
+    def on_warning(self, message: str) -> None:
+        """Something the user should know, e.g. rows dropped for a missing target."""
+
+    def on_start(self, info: dict[str, Any]) -> None:
+        """Data is loaded and the network built; `info` has rows, parameters, epochs and more."""
+
+    def on_epoch(self, stats: EpochStats) -> None:
+        """An epoch finished."""
+
+    def on_checkpoint(self, path: str, epoch: int) -> None:
+        """A resumable checkpoint was written."""
+
+
+class EarlyStopping:
+    """Stop when `monitor` has not improved by more than `min_delta` for `patience` epochs."""
+
+    def __init__(self, monitor: str, patience: int, min_delta: float, restore_best: bool) -> None:
+        self.monitor, self.patience, self.min_delta, self.restore_best = monitor, patience, min_delta, restore_best
+        self.mode = monitor_mode(monitor)
+        self.best: float | None = None
+        self.best_epoch = 0
+        self.wait = 0
+        self.best_params: Array | None = None
+
+    def update(self, epoch: int, row: dict[str, Any], params: Array) -> bool:
+        """Record epoch `epoch`'s row; True when training should stop."""
+        value = float(row[self.monitor])
+        if self.best is None or (value < self.best - self.min_delta if self.mode == "min"
+                                 else value > self.best + self.min_delta):
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best:
+                if self.best_params is None:
+                    self.best_params = params.copy()
+                else:
+                    self.best_params[...] = params
+        else:
+            self.wait += 1
+        return self.wait >= self.patience
+
+    def state(self) -> dict[str, Any]:
+        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}
+
+    def load_state(self, state: dict[str, Any], best_params: Array | None) -> None:
+        self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
+        self.best_params = None if best_params is None else best_params.copy()
+
+
+def clip_global_norm(grads: Array, max_norm: float) -> None:
+    """Rescale all gradients together so their joint L2 norm is at most `max_norm`."""
+    norm = math.sqrt(float(np.vdot(grads, grads)))
+    if norm > max_norm:
+        grads *= max_norm / norm
+
+
+class Loop:
+    """Trains `model` on `train` until its history has `epochs` rows (or early stopping ends it)."""
+
+    def __init__(self, model: Model, optimizer: Optimizer, schedule: Schedule, stopper: EarlyStopping | None,
+                 train: Split, validation: Split | None, *, epochs: int, batch_size: int, shuffle: bool,
+                 clip_norm: float | None, base_rate: float, rng: np.random.Generator) -> None:
+        self.model, self.optimizer, self.schedule, self.stopper = model, optimizer, schedule, stopper
+        self.train, self.validation = train, validation
+        self.epochs, self.shuffle, self.clip_norm, self.base_rate = epochs, shuffle, clip_norm, base_rate
+        self.rng = rng
+        self.batch = min(batch_size, len(train)) or 1
+        self.stopped_early = False
+        network = model.network
+        self.ws = network.workspace(self.batch)
+        self.dropout = any(network.dropout)
+        target = model.target
+        self.running = RunningMetrics(target.task, target.binary, target.scale, _ss_total(train, target.task))
+
+    def run(self, callback: Callback, checkpoint: Callable[[int], None] | None = None,
+            every: int | None = None) -> None:
+        """Train the remaining epochs; `checkpoint(epoch)` is called every `every` epochs."""
+        history = self.model.history
+        # One contiguous shuffled copy per epoch: batches are then cheap slices, not fancy-indexed gathers.
+        t = self.train
+        copies = [np.empty_like(a) for a in (t.X, t.Y, t.y)] + ([np.empty_like(t.w)] if t.w is not None else [])
+        for epoch in range(len(history) + 1, self.epochs + 1):
+            self.optimizer.learning_rate = self.schedule.rate(epoch - 1, self.base_rate, self.epochs)
+            # A diverging run overflows on its way to inf/NaN; the guards in _epoch report it as one message.
+            with np.errstate(over="ignore", invalid="ignore"):
+                stats = self._epoch(epoch, copies)
+            row = stats.record()
+            history.append(row)
+            self.schedule.observe(row)
+            stop = self.stopper.update(epoch, row, self.model.network.params) if self.stopper else False
+            callback.on_epoch(stats)
+            if checkpoint is not None and every and epoch % every == 0 and epoch < self.epochs and not stop:
+                checkpoint(epoch)
+            if stop:
+                self.stopped_early = True
+                break
+
+    def _epoch(self, epoch: int, copies: list[np.ndarray]) -> EpochStats:
+        started = time.perf_counter()
+        t = self.train
+        parts = [t.X, t.Y, t.y] + ([t.w] if t.w is not None else [])
+        if self.shuffle:
+            order = self.rng.permutation(len(t))
+            for source, target in zip(parts, copies, strict=True):
+                np.take(source, order, axis=0, out=target)
+            parts = copies
+        X, Y, y = parts[0], parts[1], parts[2]
+        w = parts[3] if len(parts) > 3 else None
+        network, loss, ws, B = self.model.network, LOSSES[self.model.loss], self.ws, self.batch
+        rng = self.rng if self.dropout else None
+        self.running.reset()
+        total = 0.0
+        for start in range(0, len(X), B):
+            Xb, Yb = X[start : start + B], Y[start : start + B]
+            wb = None if w is None else w[start : start + B]
+            m = len(Xb)
+            A = network.forward_train(ws, Xb, rng)
+            scratch = ws.scratch[-1][:m]
+            value = loss.value(A, Yb, scratch, wb)
+            if not math.isfinite(value):
+                raise TrainingError(f"training diverged: the loss became {value} in epoch {epoch}, batch "
+                                    f"{start // B + 1}; lower optimizer.learning_rate (now "
+                                    f"{self.optimizer.learning_rate:g}) or check the data's scale")
+            total += value * m
+            self.running.add(A, Yb, y[start : start + B], scratch)
+            network.backward(ws, Xb, Yb, loss, wb, dropout=self.dropout)
+            if self.clip_norm is not None:
+                clip_global_norm(network.grads, self.clip_norm)
+            self.optimizer.step(network.grads)
+        if not np.isfinite(network.params).all():
+            raise TrainingError(f"training diverged: the weights became non-finite in epoch {epoch}; lower "
+                                f"optimizer.learning_rate (now {self.optimizer.learning_rate:g})")
+        stats = EpochStats(epoch, self.epochs, total / len(X), 0.0, self.optimizer.learning_rate,
+                           train=self.running.result())
+        if self.validation is not None:
+            v = self.validation
+            stats.validation = self.model.evaluate(v.X, v.Y, v.y)
+        stats.seconds = time.perf_counter() - started
+        return stats
+
+    def state(self) -> dict[str, Any]:
+        """Everything needed to continue this run bit for bit: counters, generator, optimizer, schedule."""
+        arrays: dict[str, np.ndarray] = {}
+        optimizer: dict[str, Any] = {"name": self.optimizer.name}
+        for key, value in self.optimizer.state().items():
+            if isinstance(value, np.ndarray):
+                arrays[f"optimizer.{key}"] = value
+            else:
+                optimizer[key] = value
+        state: dict[str, Any] = {
+            "epochs_done": len(self.model.history),
+            "rng": self.rng.bit_generator.state,
+            "optimizer": optimizer,
+            "schedule": {"name": self.schedule.name, **self.schedule.state()},
+        }
+        if self.stopper is not None:
+            state["early_stopping"] = self.stopper.state()
+            if self.stopper.best_params is not None:
+                arrays["early_stopping.best"] = self.stopper.best_params
+        state["arrays"] = arrays
+        return state
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore what `state()` captured (from a model file's `state`)."""
+        arrays = state.get("arrays", {})
+        opt_state = {k: v for k, v in state["optimizer"].items() if k != "name"}
+        opt_state.update({k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("optimizer.")})
+        self.optimizer.load_state(opt_state)
+        self.rng.bit_generator.state = state["rng"]
+        self.schedule.load_state({k: v for k, v in state["schedule"].items() if k != "name"})
+        if self.stopper is not None and "early_stopping" in state:
+            self.stopper.load_state(state["early_stopping"], arrays.get("early_stopping.best"))
+
+
+def _ss_total(split: Split, task: str) -> float:
+    if task != "regression" or not len(split):
+        return 0.0
+    y = split.y.astype(np.float64)
+    return float(np.sum((y - y.mean()) ** 2))
