@@ -103,7 +103,8 @@ class _Reporter:
             done = f", starting from {escape(info['init_from'])}'s weights"
         plural = "" if epochs == 1 else "s"
         stderr.print(f"training {info['task']} network {layers} ({info['parameters']:,} parameters) on "
-                     f"{info['rows_train']} rows, validating on {info['rows_validation']}, {epochs} epoch{plural}{done}")
+                     f"{info['rows_train']} rows, validating on {info['rows_validation']}, "
+                     f"{epochs} epoch{plural}{done}")
         if self.live and epochs:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
