@@ -94,6 +94,11 @@ class EarlyStopping:
         self.best_params = None if best_params is None else best_params.copy()
 
 
+# A loss this many times the first batch's (or 1.0, if that was smaller) is a run blowing up, even while
+# it is still finite: Adam's bounded steps can push the loss to 1e10 without ever producing inf or NaN.
+DIVERGENCE_FACTOR = 1e4
+
+
 def clip_global_norm(grads: Array, max_norm: float) -> None:
     """Rescale all gradients together so their joint L2 norm is at most `max_norm`."""
     norm = math.sqrt(float(np.vdot(grads, grads)))
@@ -113,6 +118,7 @@ class Loop:
         self.rng = rng
         self.batch = min(batch_size, len(train)) or 1
         self.stopped_early = False
+        self.reference: float | None = None  # the run's first batch loss, before any step
         network = model.network
         self.ws = network.workspace(self.batch)
         self.dropout = any(network.dropout)
@@ -164,8 +170,12 @@ class Loop:
             A = network.forward_train(ws, Xb, rng)
             scratch = ws.scratch[-1][:m]
             value = loss.value(A, Yb, scratch, wb)
-            if not math.isfinite(value):
-                raise TrainingError(f"training diverged: the loss became {value} in epoch {epoch}, batch "
+            if self.reference is None:
+                self.reference = value
+            if not math.isfinite(value) or value > DIVERGENCE_FACTOR * max(self.reference, 1.0):
+                what = (f"became {value}" if not math.isfinite(value) else
+                        f"grew from {self.reference:.4g} to {value:.4g}")
+                raise TrainingError(f"training diverged: the loss {what} in epoch {epoch}, batch "
                                     f"{start // B + 1}; lower optimizer.learning_rate (now "
                                     f"{self.optimizer.learning_rate:g}) or check the data's scale")
             total += value * m
@@ -196,6 +206,7 @@ class Loop:
                 optimizer[key] = value
         state: dict[str, Any] = {
             "epochs_done": len(self.model.history),
+            "reference_loss": self.reference,
             "rng": self.rng.bit_generator.state,
             "optimizer": optimizer,
             "schedule": {"name": self.schedule.name, **self.schedule.state()},
@@ -214,6 +225,7 @@ class Loop:
         opt_state.update({k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("optimizer.")})
         self.optimizer.load_state(opt_state)
         self.rng.bit_generator.state = state["rng"]
+        self.reference = state.get("reference_loss")
         self.schedule.load_state({k: v for k, v in state["schedule"].items() if k != "name"})
         if self.stopper is not None and "early_stopping" in state:
             self.stopper.load_state(state["early_stopping"], arrays.get("early_stopping.best"))

@@ -139,6 +139,12 @@ def test_divergence_exits_1_and_keeps_the_model(tmp_path):
     assert result.returncode == 1
     assert "diverged" in result.stderr and "Traceback" not in result.stderr
     assert out.read_bytes() == b"keep me"
+    # Adam's bounded steps keep the loss finite while it explodes: caught as a blow-up, not a NaN
+    result = nnctl("train", "configs/auto_mpg.yaml", "-o", str(out), "-q", "--set", "loss=mse",
+                   "--set", "optimizer.learning_rate=1000")
+    assert result.returncode == 1
+    assert "training diverged: the loss grew from" in result.stderr and "epoch 1, batch" in result.stderr
+    assert out.read_bytes() == b"keep me"
 
 
 def test_unknown_flag_exits_2():
