@@ -67,17 +67,30 @@ class RunningMetrics:
 
     def __init__(self, task: str, binary: bool, scale: float = 1.0, ss_total: float = 0.0) -> None:
         self.task, self.binary, self.scale, self.ss_total = task, binary, scale, ss_total
+        self._pred: np.ndarray | None = None
+        self._hit: np.ndarray | None = None
         self.reset()
 
     def reset(self) -> None:
         self.rows, self.correct, self.abs_sum, self.sq_sum = 0, 0, 0.0, 0.0
 
+    def _buffers(self, m: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per-row prediction and hit buffers, grown once to the batch size (no allocation per batch)."""
+        if self._pred is None or self._hit is None or len(self._pred) < m:
+            self._pred, self._hit = np.empty(m, np.intp), np.empty(m, bool)
+        return self._pred[:m], self._hit[:m]
+
     def add(self, A: Array, Y: Array, y: np.ndarray, scratch: Array) -> None:
         """Add one batch: outputs A (m, k), loss targets Y (m, k), class indices or values y (m,)."""
         self.rows += len(A)
         if self.task == "classification":
-            predicted = (A[:, 0] >= 0.5) if self.binary else A.argmax(axis=1)
-            self.correct += int(np.count_nonzero(predicted == y))
+            predicted, hit = self._buffers(len(A))
+            if self.binary:
+                np.greater_equal(A[:, 0], 0.5, out=predicted, casting="unsafe")
+            else:
+                np.argmax(A, axis=1, out=predicted)
+            np.equal(predicted, y, out=hit)
+            self.correct += int(np.count_nonzero(hit))
         else:
             np.subtract(A, Y, out=scratch)
             self.sq_sum += float(np.vdot(scratch, scratch))
