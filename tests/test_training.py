@@ -43,6 +43,21 @@ def test_auto_mpg_beats_the_mean_by_a_wide_margin(tmp_path):
     assert result.final["validation"]["rmse"] < 4.5  # mpg; the target's standard deviation is 7.8
 
 
+def test_breast_cancer_config_uses_every_control_and_keeps_the_best_epoch(tmp_path):
+    """AdamW, dropout, warmup + cosine, clipping, balanced class weights, early stopping on val_f1."""
+    out = tmp_path / "bc.npz"
+    result = train(load_config(CONFIGS / "breast_cancer.yaml"), output=out)
+    history = result.model.history
+    assert result.stopped_early and len(history) < 200
+    best = max(history, key=lambda row: row["val_f1"])
+    assert result.best_epoch == best["epoch"]
+    assert result.final["validation"]["f1"] == pytest.approx(best["val_f1"])  # the saved weights are the best's
+    assert result.final["validation"]["accuracy"] >= 0.95
+    assert [row["learning_rate"] for row in history[:5]] == pytest.approx([0.0005 * k for k in range(1, 6)])
+    assert not (tmp_path / "bc.ckpt.npz").exists()
+    assert load_model(out).state["class_weight"]["malignant"] > load_model(out).state["class_weight"]["benign"]
+
+
 def test_binary_classification_with_one_sigmoid_unit(write_config, tmp_path):
     csv = tmp_path / "two.csv"
     rng = np.random.default_rng(0)
@@ -306,4 +321,23 @@ def test_monitor_needs_what_the_run_computes(write_config):
     config = iris_config(training={"early_stopping": {"monitor": "val_loss"}})
     config["data"]["validation_split"] = 0
     with pytest.raises(ConfigError, match="there is no validation data"):
+        train(load_config(write_config(config)), save=False)
+
+
+def test_a_non_finite_first_loss_is_reported_as_such(write_config, tmp_path):
+    csv = tmp_path / "huge.csv"
+    csv.write_text("x,y\n" + "".join(f"{i}e30,{i}e30\n" for i in range(1, 9)))
+    config = {"data": {"train": str(csv), "target": "y", "scale": "none", "validation_split": 0},
+              "model": {"layers": [{"units": 4}, {}]}, "training": {"epochs": 2}}
+    with pytest.raises(TrainingError, match=r"the loss became inf in epoch 1, batch 1"):
+        train(load_config(write_config(config)), save=False)
+
+
+def test_a_finite_blow_up_counts_as_divergence(write_config):
+    """Adam's steps are bounded by the rate, so lr 1000 drives the loss to ~1e20 without inf or NaN."""
+    config = {"data": {"train": str(DATASETS / "auto_mpg.csv"), "target": "mpg", "target_scale": "standard",
+                       "features": ["weight", "horsepower", "origin"]},
+              "model": {"layers": [{"units": 16}, {}]}, "loss": "mse",
+              "optimizer": {"name": "adam", "learning_rate": 1000}, "training": {"epochs": 5}}
+    with pytest.raises(TrainingError, match=r"training diverged: the loss grew from [0-9.]+ to [0-9.e+]+ in epoch 1"):
         train(load_config(write_config(config)), save=False)
