@@ -125,10 +125,17 @@ class Loop:
         target = model.target
         self.running = RunningMetrics(target.task, target.binary, target.scale, _ss_total(train, target.task))
 
+    def finished_early(self) -> bool:
+        """True when the (resumed) early-stopping state already says stop."""
+        return self.stopper is not None and self.stopper.wait >= self.stopper.patience
+
     def run(self, callback: Callback, checkpoint: Callable[[int], None] | None = None,
             every: int | None = None) -> None:
         """Train the remaining epochs; `checkpoint(epoch)` is called every `every` epochs."""
         history = self.model.history
+        if self.finished_early():
+            self.stopped_early = True
+            return
         # One contiguous shuffled copy per epoch: batches are then cheap slices, not fancy-indexed gathers.
         t = self.train
         copies = [np.empty_like(a) for a in (t.X, t.Y, t.y)] + ([np.empty_like(t.w)] if t.w is not None else [])

@@ -118,7 +118,8 @@ def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
     return [] if old == new else [prefix]
 
 
-_RESUME_MAY_CHANGE = ("training.epochs", "output", "training.checkpoint", "training.checkpoint_every")
+_RESUME_MAY_CHANGE = ("training.epochs", "output", "training.checkpoint", "training.checkpoint_every",
+                      "training.early_stopping.patience")
 
 
 def train(config: Config, output: str | Path | None = None, callback: Callback | None = None, save: bool = True,
@@ -146,7 +147,9 @@ def train(config: Config, output: str | Path | None = None, callback: Callback |
     network = Network(sizes, activations, config.training.dtype, [layer.dropout for layer in config.model.layers])
     if base is not None:
         _check_compatible(base, network, str(resume or init))
-        network.params[...] = base.network.params
+        # a finished run that restored its best epoch keeps the last epoch's weights for a resume
+        last = base.state.get("arrays", {}).get("resume.params") if resume is not None else None
+        network.params[...] = base.network.params if last is None else last
     else:
         network.initialise(inits, rng)
     resolved = resolved_config(config, dataset, sizes, activations, inits)
@@ -162,6 +165,9 @@ def train(config: Config, output: str | Path | None = None, callback: Callback |
         if len(model.history) >= config.training.epochs:
             callback.on_warning(f"{resume}: already trained {len(model.history)} epochs (training.epochs is "
                                 f"{config.training.epochs}); nothing left to train")
+        elif loop.finished_early():
+            callback.on_warning(f"{resume}: this run stopped early after epoch {len(model.history)}; nothing left "
+                                "to train (raise training.early_stopping.patience to continue it)")
     elif init is not None:
         model.state["init_from"] = str(init)
     if dataset.sources.get("class_weight"):
@@ -186,6 +192,8 @@ def train(config: Config, output: str | Path | None = None, callback: Callback |
     best_epoch = None
     stopper = loop.stopper
     if stopper is not None and stopper.restore_best and stopper.best_params is not None:
+        if stopper.best_epoch != len(model.history):
+            model.state["arrays"]["resume.params"] = network.params.copy()
         network.params[...] = stopper.best_params
         best_epoch = stopper.best_epoch
         model.state["restored_best_epoch"] = best_epoch

@@ -341,3 +341,31 @@ def test_a_finite_blow_up_counts_as_divergence(write_config):
               "optimizer": {"name": "adam", "learning_rate": 1000}, "training": {"epochs": 5}}
     with pytest.raises(TrainingError, match=r"training diverged: the loss grew from [0-9.]+ to [0-9.e+]+ in epoch 1"):
         train(load_config(write_config(config)), save=False)
+
+
+def test_an_early_stopped_run_resumes_from_its_last_weights_not_its_best(write_config, tmp_path):
+    """Stopped early, the file holds the best epoch's weights; raising patience and resuming continues from
+    the last epoch's weights and optimizer state, exactly as if the run had never stopped."""
+    layers = {"layers": [{"units": 8, "activation": "relu", "dropout": 0.2}, {}]}
+    patient = iris_config(model=layers, optimizer={"name": "adam", "learning_rate": 0.05},
+                          training={"epochs": 40, "batch_size": 16,
+                                    "early_stopping": {"monitor": "val_loss", "patience": 100}})
+    impatient = iris_config(model=layers, optimizer={"name": "adam", "learning_rate": 0.05},
+                            training={"epochs": 40, "batch_size": 16,
+                                      "early_stopping": {"monitor": "val_loss", "patience": 2}})
+    straight = train(load_config(write_config(patient, "p.yaml")), save=False)
+    out = tmp_path / "m.npz"
+    stopped = train(load_config(write_config(impatient, "i.yaml")), output=out)
+    assert stopped.stopped_early and len(stopped.model.history) < 40
+    warnings: list[str] = []
+
+    class Record(Callback):
+        def on_warning(self, message):
+            warnings.append(message)
+
+    again = train(load_config(write_config(impatient, "i.yaml")), save=False, resume=out, callback=Record())
+    assert len(again.model.history) == len(stopped.model.history)
+    assert any("stopped early" in w and "patience" in w for w in warnings)
+    resumed = train(load_config(write_config(patient, "p.yaml")), save=False, resume=out)
+    assert resumed.model.network.params.tobytes() == straight.model.network.params.tobytes()
+    _same_history(resumed.model.history, straight.model.history)
