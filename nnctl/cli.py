@@ -321,6 +321,11 @@ def inspect(
             last = history[-1]
             stdout.print(f"trained {len(history)} epochs; last: " +
                          "  ".join(f"{k} {_fmt(v)}" for k, v in last.items() if k not in ("epoch", "seconds")))
+            best = loaded.state.get("restored_best_epoch")
+            if best is not None:
+                row = history[best - 1]
+                stdout.print(f"weights from the best epoch, {best}: " +
+                             "  ".join(f"{k} {_fmt(v)}" for k, v in row.items() if k.startswith("val_")))
 
 
 def main() -> None:

@@ -207,6 +207,15 @@ def test_checkpoint_resume_and_init_from_the_command_line(tmp_path):
                            "differ")
 
 
+def test_inspect_names_the_restored_best_epoch(tmp_path):
+    out = tmp_path / "bc.npz"
+    assert nnctl("train", "configs/breast_cancer.yaml", "-o", str(out), "-q").returncode == 0
+    meta = json.loads(nnctl("inspect", str(out), "--json").stdout)
+    best = meta["state"]["restored_best_epoch"]
+    shown = nnctl("inspect", str(out)).stdout
+    assert f"weights from the best epoch, {best}: val_loss" in shown
+
+
 def test_evaluate_shows_the_confusion_matrix(iris_npz):
     table = nnctl("evaluate", str(iris_npz), "datasets/iris.csv")
     assert "confusion matrix (rows: true, columns: predicted)" in table.stdout
