@@ -195,8 +195,10 @@ def _summary_table(summary: dict[str, Any]) -> None:
     table.add_column(style="bold")
     table.add_column()
     for key, value in summary.items():
-        if value is None:
+        if value is None or (key == "stopped_early" and not value):
             continue
+        if isinstance(value, bool):
+            value = "yes" if value else "no"
         table.add_row(key, _fmt(value) if isinstance(value, float) and key != "seconds" else str(value))
     stderr.print(table)
 
