@@ -155,9 +155,17 @@ def _features(config: Config, frame: pd.DataFrame, source: str, base: Model | No
     data = config.data
     if base is not None:
         known = [spec.name for spec in base.preprocessor.features]
+        if data.target != base.target.name:
+            raise DataError(f"{config.source}: data.target '{data.target}' differs from the model's target "
+                            f"'{base.target.name}'; a model keeps the target it was trained on")
         if data.features and list(data.features) != known:
             raise DataError(f"{config.source}: data.features {list(data.features)} differ from the model's "
                             f"features {known}; a model keeps the features it was trained on")
+        missing = [name for name in known if name not in frame.columns]
+        if missing:
+            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            raise DataError(f"{source}: lacks {len(missing)} of the model's {len(known)} feature columns ({shown}); "
+                            "the data must have the columns the model was trained on")
         return known
     features = list(data.features) if data.features else [str(c) for c in frame.columns if c != data.target]
     if data.target in features:

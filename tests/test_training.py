@@ -213,6 +213,16 @@ def test_init_rejects_a_different_architecture_or_features(write_config, tmp_pat
     fewer["data"]["features"] = ["sepal_length", "sepal_width"]
     with pytest.raises(DataError, match="differ from the model's features"):
         train(load_config(write_config(fewer, "f.yaml")), save=False, init=tmp_path / "base.npz")
+    narrow = tmp_path / "narrow.csv"
+    narrow.write_text("".join(",".join(line.split(",")[:3] + line.split(",")[4:]) + "\n"
+                              for line in (DATASETS / "iris.csv").read_text().splitlines()))
+    config = iris_config()
+    config["data"]["train"] = str(narrow)
+    with pytest.raises(DataError, match=r"lacks 1 of the model's 4 feature columns \(petal_width\)"):
+        train(load_config(write_config(config, "n.yaml")), save=False, init=tmp_path / "base.npz")
+    config["data"]["target"] = "sepal_length"
+    with pytest.raises(DataError, match=r"data\.target 'sepal_length' differs from the model's target 'species'"):
+        train(load_config(write_config(config, "t.yaml")), save=False, init=tmp_path / "base.npz")
 
 
 def test_init_reports_unseen_labels_and_categories(write_config, tmp_path):
