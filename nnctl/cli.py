@@ -206,26 +206,61 @@ def _summary_table(summary: dict[str, Any]) -> None:
 @app.command()
 def predict(
     model: Annotated[Path, typer.Argument(help="Model file (.npz) from `nnctl train`.", show_default=False)],
-    input_: Annotated[str, typer.Argument(metavar="INPUT", help="CSV of feature rows; '-' or absent = stdin.")]
-    = "-",
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write here instead of stdout.")] = None,
+    input_: Annotated[str, typer.Argument(metavar="INPUT", help="Rows to predict (CSV, or JSON lines with "
+                                          "--input-format jsonl); '-' or absent = stdin.")] = "-",
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write here instead of stdout "
+                                                "(replaced only when predict succeeds).")] = None,
     proba: Annotated[bool, typer.Option("--proba", help="Add one probability column per class.")] = False,
     format_: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.csv,
+    input_format: Annotated[Format, typer.Option("--input-format", help="Input format.")] = Format.csv,
+    keep: Annotated[list[str] | None, typer.Option("--keep", metavar="COLUMN", help="Copy this input column "
+                                                   "(an id, say) into the output; repeatable.")] = None,
+    threshold: Annotated[float | None, typer.Option("--threshold", min=0.0, max=1.0, help="Two-class models: "
+                                                    "predict the second class (as `inspect` lists the classes) "
+                                                    "when its probability is at least this.")] = None,
 ) -> None:
-    """Predict the target for each row of a CSV; writes CSV (or JSON lines) to stdout."""
+    """Predict the target for each input row; streams CSV (or JSON lines) to stdout as rows arrive."""
     from nnctl.inference import predict as run
     from nnctl.model import load_model
+    from nnctl.stream import open_input
 
     with _errors():
         loaded = load_model(model)
-        source: Any = sys.stdin if input_ == "-" else input_
+        source = open_input(input_)
         name = "<stdin>" if input_ == "-" else input_
-        if output is None:
-            run(loaded, source, sys.stdout, name=name, proba=proba, fmt=format_.value)
-            sys.stdout.flush()
-        else:
-            with open(output, "w", encoding="utf-8", newline="") as handle:
-                run(loaded, source, handle, name=name, proba=proba, fmt=format_.value)
+        options: dict[str, Any] = {"name": name, "proba": proba, "fmt": format_.value,
+                                   "input_format": input_format.value, "keep": keep or [], "threshold": threshold}
+        try:
+            if output is None:
+                run(loaded, source, sys.stdout, **options)
+                sys.stdout.flush()
+            else:
+                with _replace_on_success(output) as handle:
+                    run(loaded, source, handle, **options)
+        finally:
+            if source is not sys.stdin.buffer:
+                source.close()
+
+
+@contextmanager
+def _replace_on_success(path: Path) -> Iterator[Any]:
+    """Write to a temporary file beside `path` and rename it over `path` only when the body succeeds."""
+    import tempfile
+
+    from nnctl.errors import InputError
+
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write there ({exc.strerror})") from None
+    try:
+        with open(fd, "w", encoding="utf-8", newline="") as handle:
+            yield handle
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 @app.command()

@@ -11,9 +11,10 @@ import pandas as pd
 
 from nnctl._types import Array
 from nnctl.config import Config
-from nnctl.data import Preprocessor, TargetEncoder, is_numeric, line_of, read_csv, require_columns
+from nnctl.data import line_of, read_csv, require_columns
 from nnctl.errors import ConfigError, DataError
 from nnctl.losses import LOSSES
+from nnctl.preprocess import Preprocessor, TargetEncoder, is_numeric
 
 if TYPE_CHECKING:
     from nnctl.model import Model

@@ -1,62 +1,110 @@
-"""Predictions and evaluation on CSV rows, using only what the model file stores."""
+"""Predictions and evaluation on rows of data, using only what the model file stores.
+
+`predict` is a pipeline stage: rows stream in (CSV or JSON lines), predictions stream out chunk by chunk,
+and nothing on its path imports pandas. `evaluate` reads a whole labelled CSV with pandas.
+"""
 
 from __future__ import annotations
 
+import csv
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
-import pandas as pd
 
-from nnctl.data import iter_csv, read_csv
 from nnctl.errors import DataError
 from nnctl.model import Model
+from nnctl.stream import Chunk, read_chunks
 
-CHUNK_ROWS = 50_000
+CHUNK_ROWS = 10_000
 
 
-def predict_frame(model: Model, frame: pd.DataFrame, source: str, proba: bool = False) -> pd.DataFrame:
-    """A frame with the prediction column (named after the target) and, with `proba`, `proba_<label>` columns."""
-    A = model.output(model.preprocessor.transform(frame, model.network.dtype, source))
+def output_columns(model: Model, *, proba: bool = False, keep: Sequence[str] = ()) -> list[str]:
+    """The header `predict` writes: kept columns, the prediction (named after the target), probabilities.
+
+    A kept column with the target's name (say, the true labels) is written as `input_<name>`."""
+    target = model.target.name
+    kept = [f"input_{c}" if c == target else c for c in keep]
+    probabilities = [f"proba_{label}" for label in model.target.classes] if proba else []
+    return [*kept, target, *probabilities]
+
+
+def check_threshold(model: Model, threshold: float | None) -> None:
+    """`--threshold` only means something for a model with two classes."""
+    if threshold is None:
+        return
+    if model.task != "classification" or len(model.target.classes) != 2:
+        what = ("a regression model" if model.task != "classification"
+                else f"{len(model.target.classes)} classes ({', '.join(map(str, model.target.classes))})")
+        raise DataError(f"--threshold needs a model with two classes; this one has {what}")
+    if not 0 < threshold < 1:
+        raise DataError(f"--threshold must be between 0 and 1, not {threshold}")
+
+
+def predict_chunk(model: Model, chunk: Chunk, source: str, *, proba: bool = False,
+                  threshold: float | None = None) -> list[list[Any]]:
+    """Output columns for one chunk: the predictions, then one probability column per class with `proba`."""
+    pre = model.preprocessor
+    X = pre.transform_columns(chunk.columns, chunk.n, model.network.dtype, source, chunk.lines)
+    A = model.output(X)
     target = model.target
-    out = pd.DataFrame(index=frame.index)
-    if target.task == "classification":
-        out[target.name] = np.asarray(target.classes, dtype=object)[target.class_indices(A)]
-        if proba:
-            P = target.probabilities(A)
-            for j, label in enumerate(target.classes):
-                out[f"proba_{label}"] = P[:, j].astype(np.float64)
-    else:
-        out[target.name] = target.values(A)
-    return out
+    if target.task != "classification":
+        return [target.values(A).tolist()]
+    P = target.probabilities(A)
+    # with a threshold, the second class is the "positive" one
+    indices: np.ndarray = (P[:, 1] >= threshold) if threshold is not None else target.class_indices(A)
+    labels = [target.classes[i] for i in indices.tolist()]
+    if not proba:
+        return [labels]
+    return [labels, *(P[:, j].astype(np.float64).tolist() for j in range(P.shape[1]))]
 
 
-def predict(model: Model, source: str | Path | IO[str], out: IO[str], *, name: str = "<stdin>",
-            proba: bool = False, fmt: str = "csv") -> int:
-    """Stream predictions for the CSV rows of `source` to `out` chunk by chunk; returns the row count."""
-    rows = 0
-    header = True
-    for chunk in iter_csv(source, name, CHUNK_ROWS):
-        frame = predict_frame(model, chunk, name, proba)
-        if fmt == "jsonl":
-            for record in frame.to_dict(orient="records"):
-                out.write(json.dumps(record, default=_json_default) + "\n")
+def predict(model: Model, source: IO[Any], out: IO[str], *, name: str = "<stdin>", proba: bool = False,
+            fmt: str = "csv", input_format: str = "csv", keep: Sequence[str] = (),
+            threshold: float | None = None) -> int:
+    """Stream predictions for the rows of `source` (bytes or text) to `out`; returns the row count.
+
+    Each chunk is written and flushed as soon as it is predicted, so a reader downstream sees output
+    before the input ends."""
+    check_threshold(model, threshold)
+    header = output_columns(model, proba=proba, keep=keep)
+    features = model.preprocessor.names
+    wanted = list(dict.fromkeys([*features, *keep]))
+    writer = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
+    rows, first = 0, True
+    for chunk in read_chunks(source, name, wanted, fmt=input_format, chunk_rows=CHUNK_ROWS,
+                             role="feature" if not keep else "input"):
+        columns = [list(chunk.columns[c]) for c in keep]
+        columns += predict_chunk(model, chunk, name, proba=proba, threshold=threshold)
+        if writer is not None:
+            if first:
+                writer.writerow(header)  # even with no rows, so the reader learns the columns
+            writer.writerows(zip(*(_csv_cells(c) for c in columns), strict=True))
         else:
-            frame.to_csv(out, index=False, header=header, float_format="%.6g", lineterminator="\n")
-        header = False
-        rows += len(frame)
+            for values in zip(*columns, strict=True):
+                out.write(json.dumps(dict(zip(header, map(_json_value, values), strict=True))) + "\n")
+        out.flush()
+        rows, first = rows + chunk.n, False
     return rows
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(type(value).__name__)
+def _csv_cells(values: list[Any]) -> list[Any]:
+    """Floats as 6 significant digits (float32 outputs hold about 7); other values as they are."""
+    if values and isinstance(values[0], float):
+        return [f"{v:.6g}" for v in values]
+    return ["" if v is None else v for v in values]
+
+
+def _json_value(value: Any) -> Any:
+    return float(f"{value:.6g}") if isinstance(value, float) else value
 
 
 def evaluate(model: Model, source: str | Path) -> dict[str, Any]:
     """Loss and metrics of `model` on a labelled CSV (rows without a target are skipped)."""
+    from nnctl.data import read_csv
+
     name = str(source)
     frame = read_csv(source)
     target = model.target.name

@@ -20,11 +20,11 @@ import numpy as np
 
 from nnctl import __version__
 from nnctl._types import Array
-from nnctl.data import Preprocessor, TargetEncoder
 from nnctl.errors import ModelFileError
 from nnctl.losses import LOSSES
 from nnctl.metrics import batched_output, classification_metrics, confusion_matrix, regression_metrics
 from nnctl.network import Network
+from nnctl.preprocess import Preprocessor, TargetEncoder
 
 FORMAT = "nnctl-model"
 FORMAT_VERSION = 1

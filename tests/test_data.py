@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nnctl.data import MISSING, Preprocessor, TargetEncoder, iter_csv, labels_of, read_csv
+from nnctl.data import read_csv
 from nnctl.errors import DataError
+from nnctl.preprocess import MISSING, Preprocessor, TargetEncoder, labels_of
 
 
 def _frame(text: str) -> pd.DataFrame:
@@ -125,9 +126,3 @@ def test_csv_errors_are_one_line(tmp_path):
     (tmp_path / "bin.csv").write_bytes(b"a,b\n\xff\xfe,1\n")
     with pytest.raises(DataError, match="not UTF-8"):
         read_csv(tmp_path / "bin.csv")
-
-
-def test_iter_csv_keeps_counting_rows_across_chunks():
-    chunks = list(iter_csv(io.StringIO("a\n" + "\n".join(map(str, range(10))) + "\n"), "x", 4))
-    assert [len(c) for c in chunks] == [4, 4, 2]
-    assert list(chunks[2].index) == [8, 9]

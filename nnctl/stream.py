@@ -1,0 +1,237 @@
+"""Rows from a CSV or JSON-lines stream, in chunks, without pandas: the input side of `nnctl predict`.
+
+A chunk is handed on when it is full *or* when the input has nothing more ready (a pipe whose writer is
+slow), so a pipeline stage sees its first predictions before its input ends, while a file or a fast pipe is
+read in big chunks. Memory stays bounded by one chunk, however long the input.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import select
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import IO, Any
+
+from nnctl.errors import DataError
+from nnctl.preprocess import require_names
+
+_READ_SIZE = 1 << 16
+
+
+@dataclass
+class Chunk:
+    """`n` rows: `columns[name]` holds the raw values of each requested column, `lines[i]` row i's line."""
+
+    columns: Mapping[str, Sequence[Any]]
+    lines: list[int]
+
+    @property
+    def n(self) -> int:
+        return len(self.lines)
+
+
+class _Lines:
+    """Text lines (with their newline) from a binary or text stream, a block per read, and whether more
+    input is ready now."""
+
+    def __init__(self, stream: IO[Any], name: str) -> None:
+        self.name = name
+        self.stream = stream
+        self.binary = not isinstance(stream, io.TextIOBase)
+        self.decoder = codecs.getincrementaldecoder("utf-8-sig")()  # -sig: a BOM is not part of the header
+        self.partial = ""
+        self.eof = False
+        try:
+            self.fd: int | None = stream.fileno()
+        except (OSError, AttributeError, ValueError):
+            self.fd = None
+
+    def blocks(self) -> Iterator[list[str]]:
+        """Lists of complete lines, one per read of the input (the last line may lack its newline)."""
+        read = getattr(self.stream, "read1", None) if self.binary else None
+        while not self.eof:
+            data = read(_READ_SIZE) if read is not None else self.stream.read(_READ_SIZE)
+            if self.binary:
+                try:
+                    text = self.decoder.decode(data, final=not data)
+                except UnicodeDecodeError:
+                    raise DataError(f"{self.name}: not UTF-8 text; save the data as UTF-8") from None
+            else:
+                text = data
+            if not data:
+                self.eof = True
+                if self.partial:
+                    yield [self.partial]
+                return
+            parts = (self.partial + text).split("\n")
+            self.partial = parts.pop()
+            if parts:
+                yield [part + "\n" for part in parts]
+
+    def idle(self) -> bool:
+        """True when the input has nothing more ready right now (call it between blocks)."""
+        if self.eof or self.fd is None:
+            return False
+        try:
+            ready, _, _ = select.select([self.fd], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return not ready
+
+
+def _records(lines: _Lines) -> Iterator[tuple[list[list[str]], list[int]]]:
+    """(rows, line numbers) per block of input; a quoted field may span lines, and blocks."""
+    carry: list[str] = []
+    line = 0  # lines consumed so far
+    for block in lines.blocks():
+        block = carry + block if carry else block
+        carry = []
+        if '"' in "".join(block):
+            # a record is complete where the quotes seen so far balance; the rest waits for the next block
+            quotes, cut = 0, 0
+            for i, text in enumerate(block):
+                quotes += text.count('"')
+                if quotes % 2 == 0:
+                    cut = i + 1
+            if not lines.eof or cut:
+                block, carry = block[:cut], block[cut:]
+            reader = csv.reader(block)
+            rows, numbers = [], []
+            try:
+                for row in reader:
+                    rows.append(row)
+                    numbers.append(line + reader.line_num)
+            except csv.Error as exc:
+                raise DataError(f"{lines.name}: line {line + reader.line_num}: cannot parse as CSV: {exc}") from None
+        else:  # no quotes: one line, one record, parsed in C
+            rows = list(csv.reader(block))
+            numbers = list(range(line + 1, line + 1 + len(block)))
+        line += len(block)
+        if [] in rows:  # blank lines: pandas skips them too
+            keep = [i for i, row in enumerate(rows) if row]
+            rows, numbers = [rows[i] for i in keep], [numbers[i] for i in keep]
+        yield rows, numbers
+    if carry:  # an unterminated quoted field at the end of the input
+        reader = csv.reader(carry)
+        rows = [row for row in reader if row]
+        yield rows, [line + 1] * len(rows)
+
+
+def read_chunks(stream: IO[Any], name: str, columns: Sequence[str], *, fmt: str = "csv",
+                chunk_rows: int = 10_000, role: str = "feature") -> Iterator[Chunk]:
+    """Chunks of `columns` from a CSV (header line first) or JSON-lines stream.
+
+    The first chunk comes even when there are no rows, so a caller can write its header."""
+    lines = _Lines(stream, name)
+    if fmt == "jsonl":
+        yield from _jsonl_chunks(lines, name, columns, chunk_rows)
+    else:
+        yield from _csv_chunks(lines, name, columns, chunk_rows, role)
+
+
+def _csv_chunks(lines: _Lines, name: str, columns: Sequence[str], chunk_rows: int, role: str) -> Iterator[Chunk]:
+    records = _records(lines)
+    header: list[str] | None = None
+    rows: list[list[str]] = []
+    numbers: list[int] = []
+    for rows, numbers in records:
+        if rows:
+            header, rows, numbers = rows[0], rows[1:], numbers[1:]
+            break
+    if header is None:
+        raise DataError(f"{name}: no data; expected a header line and rows")
+    header = [h.strip() for h in header]
+    duplicates = sorted({h for h in header if header.count(h) > 1})
+    if duplicates:
+        raise DataError(f"{name}: duplicate column name '{duplicates[0]}'; rename one of them")
+    require_names(header, columns, name, role)
+    index = [header.index(c) for c in columns]
+    width = len(header)
+    sent = False
+    _check_widths(rows, numbers, width, name)
+    pending_rows, pending_numbers = rows, numbers
+    while True:
+        # hand on what is here before waiting for more input: a slow writer still gets its answers
+        while len(pending_rows) >= chunk_rows:
+            yield _chunk(pending_rows[:chunk_rows], pending_numbers[:chunk_rows], columns, index)
+            pending_rows, pending_numbers, sent = pending_rows[chunk_rows:], pending_numbers[chunk_rows:], True
+        if pending_rows and lines.idle():
+            yield _chunk(pending_rows, pending_numbers, columns, index)
+            pending_rows, pending_numbers, sent = [], [], True
+        block = next(records, None)
+        if block is None:
+            break
+        _check_widths(*block, width, name)
+        pending_rows += block[0]
+        pending_numbers += block[1]
+    if pending_rows or not sent:
+        yield _chunk(pending_rows, pending_numbers, columns, index)
+
+
+def _check_widths(rows: list[list[str]], numbers: list[int], width: int, name: str) -> None:
+    """Too many fields is an error; too few are missing values, as pandas reads them."""
+    if set(map(len, rows)) <= {width}:
+        return
+    for i, row in enumerate(rows):
+        if len(row) > width:
+            raise DataError(f"{name}: line {numbers[i]}: {len(row)} fields, but the header has {width}; quote "
+                            "values that contain commas")
+        if len(row) < width:
+            rows[i] = row + [""] * (width - len(row))
+
+
+def _chunk(rows: list[list[str]], numbers: list[int], columns: Sequence[str], index: list[int]) -> Chunk:
+    if not rows:
+        return Chunk({c: () for c in columns}, [])
+    cols = list(zip(*rows, strict=True))
+    return Chunk({c: cols[i] for c, i in zip(columns, index, strict=True)}, numbers)
+
+
+def _jsonl_chunks(lines: _Lines, name: str, columns: Sequence[str], chunk_rows: int) -> Iterator[Chunk]:
+    values: dict[str, list[Any]] = {c: [] for c in columns}
+    numbers: list[int] = []
+    sent = False
+    number = 0
+    for block in lines.blocks():
+        for line in block:
+            number += 1
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{name}: line {number}: not valid JSON ({exc.msg}); expected one object per "
+                                "line") from None
+            if not isinstance(record, dict):
+                raise DataError(f"{name}: line {number}: expected a JSON object, got {type(record).__name__}")
+            for column in columns:
+                if column not in record:
+                    require_names(list(record), [column], f"{name}: line {number}", "", "key")
+                values[column].append(record[column])
+            numbers.append(number)
+        if numbers and (len(numbers) >= chunk_rows or lines.idle()):
+            yield Chunk(values, numbers)
+            values, numbers, sent = {c: [] for c in columns}, [], True
+    if numbers or not sent:
+        yield Chunk(values, numbers)
+
+
+def open_input(path: str) -> IO[bytes]:
+    """The named file (or stdin for '-'), as bytes; a missing file is a DataError."""
+    if path == "-":
+        import sys
+
+        return sys.stdin.buffer
+    try:
+        return open(path, "rb")  # the caller closes it
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a directory, expected a data file") from None
+    except PermissionError:
+        raise DataError(f"{path}: not readable (permission denied)") from None
+
