@@ -70,7 +70,8 @@ TargetScale = Annotated[str, _choice("target_scale", _TARGET_SCALES), _enum(_TAR
 class _Section(BaseModel):
     """A config mapping: strict types, and unknown keys named with the closest valid one."""
 
-    model_config = ConfigDict(strict=True, validate_assignment=False)
+    # `_known_keys` rejects unknown keys first (with a better message); `forbid` also puts the rule in the schema.
+    model_config = ConfigDict(strict=True, validate_assignment=False, extra="forbid")
 
     @model_validator(mode="before")
     @classmethod
@@ -192,7 +193,7 @@ class _NamedSection(_Section):
 
 class OptimizerConfig(_NamedSection):
     _kind: ClassVar[str] = "optimizer"
-    name: OptimizerName = "adam"
+    name: OptimizerName = Field("adam", description="the update rule; it decides which other keys apply")
     learning_rate: float | None = Field(None, gt=0, description="step size (default: the optimizer's)")
     momentum: float | None = Field(None, ge=0, lt=1, description="sgd, rmsprop: momentum")
     nesterov: bool | None = Field(None, description="sgd: Nesterov momentum")
@@ -213,7 +214,8 @@ class OptimizerConfig(_NamedSection):
 
 class ScheduleConfig(_NamedSection):
     _kind: ClassVar[str] = "schedule"
-    name: ScheduleName = "constant"
+    name: ScheduleName = Field("constant", description="how the learning rate changes per epoch; it decides "
+                               "which other keys apply")
     step_size: int | None = Field(None, ge=1, description="step: epochs between decays")
     gamma: float | None = Field(None, gt=0, description="step, exponential: decay factor")
     warmup_epochs: int | None = Field(None, ge=0, description="cosine: epochs of linear warmup")
@@ -250,12 +252,13 @@ class Config(_Section):
     """A whole training config. `base_dir` is the folder relative paths in it are resolved against."""
 
     seed: int = Field(0, description="every random choice (init, split, shuffling) follows from it")
-    data: DataConfig
-    model: ModelConfig
+    data: DataConfig = Field(description="the CSV to train on, its target and features, and their preprocessing")
+    model: ModelConfig = Field(description="the network's layers")
     loss: LossName | None = Field(None, description="default: cross_entropy for text targets, else mse")
-    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
-    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
-    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig, description="the gradient descent rule")
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig, description="the learning rate per epoch")
+    training: TrainingConfig = Field(default_factory=TrainingConfig,
+                                     description="epochs, batches, early stopping and checkpoints")
     output: str | None = Field(None, description="where `train` saves the model unless -o is given")
 
     _source: str = PrivateAttr("<config>")
@@ -268,6 +271,23 @@ class Config(_Section):
     def resolve(self, path: str) -> Path:
         """A path written in the config, relative to the config file's folder."""
         return Path(os.path.normpath(self._base_dir / Path(path).expanduser()))
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of a config file, e.g. for the YAML language server in editors."""
+    schema = Config.model_json_schema()
+    # Config's docstring is about the Python object; a config file's author needs the file's purpose.
+    schema.pop("description")
+    for section in [schema, *schema["$defs"].values()]:
+        for field in section["properties"].values():
+            # None means "not set" (the optimizer's own default applies, the feature is off, ...); an editor
+            # would offer `null` as the value to insert.
+            if "default" in field and field["default"] is None:
+                del field["default"]
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "nnctl config",
+            "description": "Train a NumPy neural network on a CSV file: data, model, loss, optimizer, schedule "
+                           "and training settings (see the README's Config section).",
+            **{key: value for key, value in schema.items() if key != "title"}}
 
 
 # --- loading ---------------------------------------------------------------------------------------

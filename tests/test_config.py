@@ -1,6 +1,11 @@
-import pytest
+import json
 
-from nnctl.config import apply_override, dotted, load_config, parse_key
+import jsonschema
+import pytest
+import yaml
+
+from nnctl.activations import ACTIVATIONS
+from nnctl.config import OptimizerConfig, ScheduleConfig, apply_override, dotted, json_schema, load_config, parse_key
 from nnctl.errors import ConfigError
 
 from conftest import iris_config
@@ -156,3 +161,62 @@ def test_class_weight_forms(write_config):
     assert "data.class_weight" in _error(write_config(config))
     config["data"]["class_weight"] = {"setosa": -1}
     assert "data.class_weight" in _error(write_config(config))
+
+
+# --- JSON Schema ----------------------------------------------------------------------------------
+
+
+def _schema_errors(config: dict) -> list[str]:
+    return [error.message for error in jsonschema.Draft202012Validator(json_schema()).iter_errors(config)]
+
+
+def test_json_schema_accepts_every_shipped_config():
+    from conftest import CONFIGS
+
+    jsonschema.Draft202012Validator.check_schema(json_schema())
+    paths = sorted(CONFIGS.glob("*.yaml"))
+    assert paths
+    for path in paths:
+        assert _schema_errors(yaml.safe_load(path.read_text())) == [], path
+    config = iris_config(schedule={"name": "plateau", "patience": 3}, training={"early_stopping": {"patience": 5}})
+    config["data"]["class_weight"] = {"setosa": 2.0}
+    assert _schema_errors(config) == []
+
+
+def test_json_schema_rejects_misspelled_keys_and_unknown_names():
+    config = iris_config()
+    config["data"]["tagret"] = "species"
+    assert _schema_errors(config) == ["Additional properties are not allowed ('tagret' was unexpected)"]
+    config = iris_config(model={"layers": [{"units": 8, "activation": "rleu"}, {"activation": "softmax"}]})
+    assert len(errors := _schema_errors(config)) == 1 and errors[0].startswith("'rleu' is not valid")
+    for bad in ({"trainig": {}}, {"loss": "hinge"}, {"optimizer": {"name": "adma"}},
+                {"schedule": {"name": "cosin"}}, {"optimizer": {"name": "sgd", "momentun": 0.9}}):
+        assert _schema_errors(iris_config(**bad)), bad
+
+
+def test_json_schema_describes_every_key_and_lists_registry_names():
+    schema = json_schema()
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["title"] == "nnctl config" and schema["description"]
+    sections = [schema, *schema["$defs"].values()]
+    assert all(section["additionalProperties"] is False for section in sections)
+    for section in sections:
+        for key, field in section["properties"].items():
+            assert field.get("description"), key
+    defs = schema["$defs"]
+    # keys that default to None (the chosen optimizer's or schedule's own default) are still offered
+    assert set(defs["OptimizerConfig"]["properties"]) == set(OptimizerConfig.model_fields)
+    assert set(defs["ScheduleConfig"]["properties"]) == set(ScheduleConfig.model_fields)
+    assert defs["OptimizerConfig"]["properties"]["name"]["enum"] == ["adam", "adamw", "rmsprop", "sgd"]
+    assert defs["ScheduleConfig"]["properties"]["name"]["enum"] == ["constant", "cosine", "exponential", "plateau",
+                                                                    "step"]
+    activation = defs["LayerConfig"]["properties"]["activation"]["anyOf"][0]
+    assert activation["enum"] == sorted(ACTIVATIONS)
+    assert "he_normal" in defs["ModelConfig"]["properties"]["init"]["enum"]
+    assert schema["properties"]["loss"]["anyOf"][0]["enum"] == ["binary_cross_entropy", "cross_entropy", "mse"]
+
+
+def test_json_schema_is_json_and_deterministic():
+    text = json.dumps(json_schema())
+    assert json.loads(text) == json_schema()
+    assert json.dumps(json_schema()) == text
