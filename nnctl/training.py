@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,12 +18,13 @@ import numpy as np
 
 from nnctl.config import Config
 from nnctl.dataset import Dataset, load_dataset
-from nnctl.errors import ConfigError, InputError, ModelFileError
+from nnctl.errors import ConfigError, InputError, ModelFileError, TrainingError
 from nnctl.initializers import default_init
 from nnctl.loop import Callback, EarlyStopping, EpochStats, Loop
 from nnctl.losses import LOSSES
 from nnctl.model import Model, load_model
 from nnctl.network import Network, parameter_count
+from nnctl.schedules import monitor_mode
 
 __all__ = ["Callback", "EpochStats", "TrainResult", "output_path", "resolve_layers", "train"]
 
@@ -35,6 +37,19 @@ class TrainResult:
     final: dict[str, dict[str, float]]  # {"train": {...}, "validation": {...}}
     best_epoch: int | None = None  # the epoch whose weights were saved, when early stopping restored them
     stopped_early: bool = False
+
+    def summary(self) -> dict[str, Any]:
+        """The run in one flat mapping: what `train --json` prints and `--fail-under` checks."""
+        return {
+            "output": None if self.output is None else str(self.output),
+            "epochs": len(self.model.history),
+            "seconds": round(self.seconds, 3),
+            "task": self.model.task,
+            "best_epoch": self.best_epoch,
+            "stopped_early": self.stopped_early,
+            **{f"train_{k}": v for k, v in self.final["train"].items()},
+            **{f"val_{k}": v for k, v in self.final.get("validation", {}).items()},
+        }
 
 
 def resolve_layers(config: Config, dataset: Dataset) -> tuple[list[int], list[str], list[str]]:
@@ -102,6 +117,34 @@ def _check_monitor(name: str, key: str, config: Config, dataset: Dataset) -> Non
         raise ConfigError(f"{config.source}: {key}: cannot monitor '{name}': {why} (available: {', '.join(available)})")
 
 
+def final_metrics(task: str, validation: bool) -> list[str]:
+    """The names of the numbers a finished run reports (its summary): train_* and, with validation, val_*."""
+    metrics = ["loss", *(("accuracy", "precision", "recall", "f1") if task == "classification"
+                         else ("mae", "rmse", "r2"))]
+    return [f"{split}_{m}" for split in ("train", "val")[: 1 + validation] for m in metrics]
+
+
+def _check_bars(require: Mapping[str, float], dataset: Dataset) -> None:
+    available = final_metrics(dataset.target.task, dataset.validation is not None)
+    for name in require:
+        if name not in available:
+            why = ("there is no validation data" if name.startswith("val_") and dataset.validation is None
+                   else f"not a {dataset.target.task} metric")
+            raise InputError(f"--fail-under {name}: {why} (available: {', '.join(available)})")
+
+
+def _missed_bars(require: Mapping[str, float], summary: Mapping[str, float]) -> list[str]:
+    """'val_accuracy 0.8667 < 0.9' for each bar the run misses; losses and errors must stay at or below theirs."""
+    missed = []
+    for name, bar in require.items():
+        value = summary[name]
+        if monitor_mode(name) == "max" and not value >= bar:
+            missed.append(f"{name} {value:.4g} < {bar:g}")
+        elif monitor_mode(name) == "min" and not value <= bar:
+            missed.append(f"{name} {value:.4g} > {bar:g}")
+    return missed
+
+
 def _check_compatible(base: Model, network: Network, source: str) -> None:
     ours = " → ".join(f"{s}" for s in network.sizes), network.activation_names
     theirs = " → ".join(f"{s}" for s in base.network.sizes), base.network.activation_names
@@ -123,11 +166,14 @@ _RESUME_MAY_CHANGE = ("training.epochs", "output", "training.checkpoint", "train
 
 
 def train(config: Config, output: str | Path | None = None, callback: Callback | None = None, save: bool = True,
-          resume: str | Path | None = None, init: str | Path | None = None) -> TrainResult:
+          resume: str | Path | None = None, init: str | Path | None = None,
+          require: Mapping[str, float] | None = None) -> TrainResult:
     """Train the network `config` describes; save it to `output` (default: the config's) unless `save` is False.
 
     `resume`: continue the run saved in that model or checkpoint file to `training.epochs`, bit for bit.
-    `init`: start from that trained model's weights, preprocessing and classes, and train on the config's data."""
+    `init`: start from that trained model's weights, preprocessing and classes, and train on the config's data.
+    `require`: bars the final metrics must meet (`{"val_accuracy": 0.9}`; losses and errors are upper limits);
+    a run that misses one is saved beside the output as `*.failed.npz`, never over it, and raises TrainingError."""
     if resume is not None and init is not None:
         raise ConfigError("--resume and --init exclude each other: resume continues a run, init starts a new one")
     callback = callback or Callback()
@@ -143,6 +189,7 @@ def train(config: Config, output: str | Path | None = None, callback: Callback |
         raise ModelFileError(f"{resume}: holds no training state to resume from; use --init to fine-tune it")
     rng = np.random.default_rng(config.seed)
     dataset = load_dataset(config, rng, callback.on_warning, base)
+    _check_bars(require or {}, dataset)
     sizes, activations, inits = resolve_layers(config, dataset)
     network = Network(sizes, activations, config.training.dtype, [layer.dropout for layer in config.model.layers])
     if base is not None:
@@ -200,11 +247,20 @@ def train(config: Config, output: str | Path | None = None, callback: Callback |
     final = {"train": model.evaluate(dataset.train.X, dataset.train.Y, dataset.train.y)}
     if dataset.validation is not None:
         final["validation"] = model.evaluate(dataset.validation.X, dataset.validation.Y, dataset.validation.y)
+    result = TrainResult(model, path, time.perf_counter() - started, final, best_epoch, loop.stopped_early)
+    missed = _missed_bars(require or {}, result.summary())
     if path is not None:
-        model.save(path)
+        saved = path.with_name(path.name.removesuffix(".npz") + ".failed.npz") if missed else path
+        model.save(saved)
         if ckpt is not None and ckpt != path and ckpt.exists() and config.training.checkpoint_every:
             ckpt.unlink()  # the finished model is itself resumable; the checkpoint has served its purpose
-    return TrainResult(model, path, time.perf_counter() - started, final, best_epoch, loop.stopped_early)
+        if missed:
+            kept = f"{path} is left as it was" if path.exists() else f"nothing was written to {path}"
+            raise TrainingError(f"the model misses --fail-under: {'; '.join(missed)}; it is saved as {saved}, "
+                                f"{kept}")
+    if missed:
+        raise TrainingError(f"the model misses --fail-under: {'; '.join(missed)}")
+    return result
 
 
 def describe(config: Config, warn: Any) -> tuple[Dataset, list[int], list[str], list[str], dict[str, str]]:
