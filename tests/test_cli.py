@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -236,3 +237,104 @@ def test_check_lists_the_training_settings(tmp_path):
     for line in ("optimizer: sgd (learning_rate=0.01, momentum=0.9", "schedule: step (step_size=5, gamma=0.1)",
                  "early_stopping: monitor val_accuracy, patience 10", "class_weight: setosa=1"):
         assert line in result.output
+
+
+def test_predict_pipeline_options_from_the_command_line(iris_npz):
+    rows = "id,sepal_length,sepal_width,petal_length,petal_width\nr1,5.1,3.5,1.4,0.2\nr2,6.7,3.0,5.2,2.3\n"
+    result = nnctl("predict", str(iris_npz), "-", "--keep", "id", "--format", "jsonl", stdin=rows)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["id"], r["species"]) for r in records] == [("r1", "setosa"), ("r2", "virginica")]
+    jsonl = "".join(json.dumps({"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4,
+                                "petal_width": 0.2}) + "\n" for _ in range(3))
+    result = nnctl("predict", str(iris_npz), "--input-format", "jsonl", stdin=jsonl)
+    assert result.stdout.splitlines() == ["species", "setosa", "setosa", "setosa"]
+    _assert_one_line_error(nnctl("predict", str(iris_npz), "--threshold", "0.5", stdin=rows),
+                           "--threshold needs a model with two classes; this one has 3 classes")
+
+
+def test_threshold_moves_the_decision_of_a_two_class_model(tmp_path):
+    model = tmp_path / "bc.npz"
+    assert nnctl("train", "configs/breast_cancer.yaml", "-o", str(model), "-q").returncode == 0
+    counts = {}
+    for threshold in ("0.05", "0.95"):
+        out = nnctl("predict", str(model), "datasets/breast_cancer.csv", "--threshold", threshold).stdout
+        counts[threshold] = out.splitlines()[1:].count("malignant")
+    assert counts["0.05"] > counts["0.95"] > 0
+
+
+def test_predict_output_file_is_replaced_only_on_success(iris_npz, tmp_path):
+    out = tmp_path / "p.csv"
+    out.write_text("previous\n")
+    result = nnctl("predict", str(iris_npz), "datasets/auto_mpg.csv", "-o", str(out))
+    assert result.returncode == 2 and out.read_text() == "previous\n"
+    assert list(tmp_path.iterdir()) == [out]  # no temporary file left behind
+    assert nnctl("predict", str(iris_npz), "datasets/iris.csv", "-o", str(out)).returncode == 0
+    assert out.read_text().splitlines()[0] == "species" and len(out.read_text().splitlines()) == 151
+
+
+def test_train_jsonl_log_and_fail_under(tmp_path):
+    out = tmp_path / "m.npz"
+    result = nnctl("train", "configs/iris.yaml", "-o", str(out), "--epochs", "5", "--log-format", "jsonl",
+                   "--fail-under", "val_accuracy=0.1", "--fail-under", "val_loss=5")
+    assert result.returncode == 0, result.stderr
+    epochs = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [e["epoch"] for e in epochs] == [1, 2, 3, 4, 5]
+    assert {"train_loss", "val_loss", "val_accuracy", "learning_rate", "seconds"} <= set(epochs[0])
+    assert "epoch 1/5" not in result.stderr  # no text progress alongside the JSON lines
+    before = out.read_bytes()
+    missed = nnctl("train", "configs/iris.yaml", "-o", str(out), "--epochs", "1", "-q",
+                   "--fail-under", "val_accuracy=0.999")
+    assert missed.returncode == 1
+    assert "misses --fail-under: val_accuracy" in missed.stderr and "m.failed.npz" in missed.stderr
+    assert out.read_bytes() == before and (tmp_path / "m.failed.npz").exists()
+    _assert_one_line_error(nnctl("train", "configs/iris.yaml", "--fail-under", "val_r2=0.5"),
+                           "--fail-under val_r2: not a classification metric")
+    _assert_one_line_error(nnctl("train", "configs/iris.yaml", "--fail-under", "val_accuracy"),
+                           "expected METRIC=VALUE")
+
+
+def test_init_writes_a_config_that_trains(tmp_path):
+    printed = nnctl("init", "datasets/auto_mpg.csv", "--target", "mpg")
+    assert printed.returncode == 0, printed.stderr
+    assert "target: mpg" in printed.stdout and "origin" in printed.stdout
+    config = tmp_path / "mpg.yaml"
+    written = nnctl("init", str(ROOT / "datasets" / "auto_mpg.csv"), "-t", "mpg", "-o", str(config))
+    assert written.returncode == 0 and f"wrote {config}" in written.stderr
+    trained = nnctl("train", str(config), "-q", "--json")
+    assert trained.returncode == 0, trained.stderr
+    assert json.loads(trained.stdout)["val_r2"] > 0.5
+    _assert_one_line_error(nnctl("init", "datasets/auto_mpg.csv", "-t", "mpg", "-o", str(config)),
+                           "already exists")
+    _assert_one_line_error(nnctl("init", "datasets/auto_mpg.csv", "-t", "mgp"), "did you mean 'mpg'")
+
+
+def test_schema_is_json_and_matches_the_shipped_copy():
+    from nnctl.config import json_schema
+
+    result = nnctl("schema")
+    assert result.returncode == 0
+    assert json.loads(result.stdout) == json_schema()
+    assert json.loads((CONFIGS / "nnctl.schema.json").read_text()) == json_schema(), \
+        "configs/nnctl.schema.json is stale: run `nnctl schema > configs/nnctl.schema.json`"
+    for config in CONFIGS.glob("*.yaml"):
+        assert config.read_text().startswith("# yaml-language-server: $schema=nnctl.schema.json\n"), config
+
+
+def test_inspect_shows_preprocessing_history_and_config(tmp_path):
+    model = tmp_path / "mpg.npz"
+    assert nnctl("train", "configs/auto_mpg.yaml", "-o", str(model), "-q").returncode == 0
+    shown = nnctl("inspect", str(model)).stdout
+    for fragment in ("features (scale: standard", "Europe, Japan, USA", "history (100 epochs)", "train_loss ",
+                     "(log scale)", "trained with (resolved config):", "target: mpg"):
+        assert fragment in shown, fragment
+    assert any(ch in shown for ch in "▁▂▃▄▅▆▇█")
+
+
+def test_completion_and_no_color():
+    result = runner.invoke(app, ["--help"])
+    assert "--install-completion" in result.output
+    env = {**os.environ, "NO_COLOR": "1", "FORCE_COLOR": "1", "TERM": "xterm-256color"}
+    shown = subprocess.run([sys.executable, "-m", "nnctl", "train", "nope.yaml"], capture_output=True, text=True,
+                           env=env, cwd=ROOT, timeout=60)
+    assert shown.returncode == 2 and "\x1b[3" not in shown.stderr  # no colour codes (bold may remain)

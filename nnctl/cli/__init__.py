@@ -1,46 +1,43 @@
 """The `nnctl` command line: a thin Typer layer over the library.
 
-Data goes to stdout, messages for humans to stderr. Library modules are imported inside each command so
-`nnctl --help` does not pay for NumPy or pandas.
+Each command is a typed signature, a docstring (its --help) and a call into the library; what it shows is
+in `render`. Data goes to stdout, messages for humans to stderr. Library modules are imported inside each
+command, so `nnctl --help` pays for neither NumPy nor pandas, and `predict` never imports pandas.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from nnctl import __version__
-from nnctl.errors import NnctlError
-
-if TYPE_CHECKING:
-    from nnctl.training import EpochStats
+from nnctl.cli.render import Reporter, network_table, scores_table, show_model, stderr, stdout, summary_table
+from nnctl.errors import InputError, NnctlError
 
 app = typer.Typer(
     name="nnctl",
     help="Train neural networks from YAML config files, and predict with them.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
-stdout = Console(highlight=False, soft_wrap=True)
-
-
 class Format(StrEnum):
     csv = "csv"
+    jsonl = "jsonl"
+
+
+class LogFormat(StrEnum):
+    text = "text"
     jsonl = "jsonl"
 
 
@@ -75,69 +72,6 @@ def _root(
     """Train neural networks from YAML config files, and predict with them."""
 
 
-def _fmt(value: float) -> str:
-    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
-
-
-class _Reporter:
-    """Shows training progress on stderr: a live bar on a terminal, a few plain lines otherwise."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
-        self.live = stderr.is_terminal and not quiet
-        self.progress: Any = None
-        self.task: Any = None
-        self.every = 1
-
-    def on_warning(self, message: str) -> None:
-        stderr.print(f"[yellow]warning:[/] {escape(message)}")
-
-    def on_start(self, info: dict[str, Any]) -> None:
-        epochs = info["epochs"]
-        self.every = max(1, math.ceil(epochs / 10))
-        if self.quiet:
-            return
-        layers = " → ".join(str(s) for s in info["sizes"])
-        done = f", resuming after epoch {info['epochs_done']}" if info["epochs_done"] else ""
-        if info.get("init_from"):
-            done = f", starting from {escape(info['init_from'])}'s weights"
-        plural = "" if epochs == 1 else "s"
-        stderr.print(f"training {info['task']} network {layers} ({info['parameters']:,} parameters) on "
-                     f"{info['rows_train']} rows, validating on {info['rows_validation']}, "
-                     f"{epochs} epoch{plural}{done}")
-        if self.live and epochs:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self.progress = Progress(
-                TextColumn("epoch"), MofNCompleteColumn(), BarColumn(), TimeRemainingColumn(),
-                TextColumn("{task.fields[metrics]}"), console=stderr, transient=False,
-            )
-            self.progress.start()
-            self.task = self.progress.add_task("train", total=epochs, completed=info["epochs_done"], metrics="")
-
-    def on_epoch(self, stats: EpochStats) -> None:
-        text = _epoch_text(stats)
-        if self.progress is not None:
-            self.progress.update(self.task, advance=1, metrics=text)
-        elif not self.quiet and (stats.epoch % self.every == 0 or stats.epoch in (1, stats.epochs)):
-            stderr.print(f"epoch {stats.epoch}/{stats.epochs}  {text}")
-
-    def on_checkpoint(self, path: str, epoch: int) -> None:
-        if not self.quiet:
-            stderr.print(f"checkpoint after epoch {epoch}: {escape(path)}")
-
-    def close(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-
-
-def _epoch_text(stats: EpochStats) -> str:
-    parts = [f"loss {stats.train_loss:.4f}"]
-    parts += [f"val_{k} {_fmt(v)}" for k, v in stats.validation.items() if k in ("loss", "accuracy", "r2")]
-    parts.append(f"lr {stats.learning_rate:.3g}")
-    return "  ".join(parts)
-
-
 def _overrides(set_: list[str] | None, **shorthands: Any) -> list[str]:
     values = list(set_ or [])
     values += [f"{key}={value}" for key, value in shorthands.items() if value is not None]
@@ -155,6 +89,12 @@ def train(
     seed: Annotated[int | None, typer.Option(help="Shorthand for --set seed=N.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr.")] = False,
     json_: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
+    log_format: Annotated[LogFormat, typer.Option("--log-format", help="Progress as text on stderr, or one "
+                                                  "JSON object per epoch on stdout.")] = LogFormat.text,
+    fail_under: Annotated[list[str] | None, typer.Option("--fail-under", metavar="METRIC=VALUE", help="Exit 1 "
+                                                         "when a final metric misses this bar, e.g. "
+                                                         "val_accuracy=0.9 (losses and errors: an upper "
+                                                         "limit); repeatable.")] = None,
     resume: Annotated[Path | None, typer.Option(help="Continue the run saved in this model or checkpoint "
                                                 "to the configured epochs.")] = None,
     init: Annotated[Path | None, typer.Option(help="Start from this trained model's weights, preprocessing and "
@@ -163,44 +103,38 @@ def train(
     """Train the network CONFIG describes and save the model (.npz).
 
     With --resume, continue an interrupted run exactly; with --init, fine-tune a trained model on the
-    config's data."""
+    config's data. A run that misses a --fail-under bar is saved as OUTPUT.failed.npz, never over OUTPUT."""
     from nnctl.config import load_config
     from nnctl.training import train as run
 
     with _errors():
+        bars = _bars(fail_under or [])
         cfg = load_config(config, _overrides(set_, **{"training.epochs": epochs, "seed": seed}))
-        reporter = _Reporter(quiet)
+        reporter = Reporter(quiet, log_format.value)
         try:
-            result = run(cfg, output, callback=reporter, resume=resume, init=init)  # type: ignore[arg-type]
+            # Reporter has Callback's methods; subclassing it would make --help import NumPy
+            result = run(cfg, output, callback=reporter, resume=resume, init=init,  # type: ignore[arg-type]
+                         require=bars)
         finally:
             reporter.close()
-        summary = {
-            "output": str(result.output),
-            "epochs": len(result.model.history),
-            "seconds": round(result.seconds, 3),
-            "task": result.model.task,
-            "best_epoch": result.best_epoch,
-            "stopped_early": result.stopped_early,
-            **{f"train_{k}": v for k, v in result.final["train"].items()},
-            **{f"val_{k}": v for k, v in result.final.get("validation", {}).items()},
-        }
+        summary = result.summary()
         if not quiet:
-            _summary_table(summary)
+            summary_table(summary)
         if json_:
             typer.echo(json.dumps(summary))
 
 
-def _summary_table(summary: dict[str, Any]) -> None:
-    table = Table(title="training summary", show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column()
-    for key, value in summary.items():
-        if value is None or (key == "stopped_early" and not value):
-            continue
-        if isinstance(value, bool):
-            value = "yes" if value else "no"
-        table.add_row(key, _fmt(value) if isinstance(value, float) and key != "seconds" else str(value))
-    stderr.print(table)
+def _bars(items: list[str]) -> dict[str, float]:
+    bars = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            bars[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise InputError(f"--fail-under {item}: expected METRIC=VALUE, e.g. val_accuracy=0.9")
+    return bars
 
 
 @app.command()
@@ -277,27 +211,8 @@ def evaluate(
         scores = run(load_model(model), data)
         if json_:
             typer.echo(json.dumps(scores))
-            return
-        confusion = scores.pop("confusion_matrix", None)
-        table = Table(show_header=True)
-        table.add_column("metric")
-        table.add_column("value", justify="right")
-        for key, value in scores.items():
-            table.add_row(key, str(value) if isinstance(value, int) else _fmt(value))
-        stdout.print(table)
-        if confusion is not None:
-            stdout.print(_confusion_table(confusion["labels"], confusion["counts"]))
-
-
-def _confusion_table(labels: list[Any], counts: list[list[int]]) -> Table:
-    table = Table(title="confusion matrix (rows: true, columns: predicted)", title_justify="left")
-    table.add_column("")
-    for label in labels:
-        table.add_column(escape(str(label)), justify="right")
-    for i, (label, row) in enumerate(zip(labels, counts, strict=True)):
-        cells = [f"[bold]{c}[/]" if i == j else str(c) for j, c in enumerate(row)]  # the diagonal is right
-        table.add_row(escape(str(label)), *cells)
-    return table
+        else:
+            scores_table(scores)
 
 
 @app.command()
@@ -308,21 +223,13 @@ def check(
 ) -> None:
     """Validate a config and show the network it builds and how it would train, without training."""
     from nnctl.config import load_config
-    from nnctl.network import parameter_count
     from nnctl.training import describe
 
     with _errors():
         cfg = load_config(config, _overrides(set_))
         dataset, sizes, activations, inits, settings = describe(cfg, lambda m: stderr.print(f"warning: {m}"))
-        table = Table(title=f"{config}: {dataset.target.task}, loss {dataset.loss}", title_justify="left")
-        for column in ("layer", "shape (W)", "activation", "init", "dropout", "parameters"):
-            table.add_column(column, justify="right" if column == "parameters" else "left")
-        for i, (act, init, layer) in enumerate(zip(activations, inits, cfg.model.layers, strict=True)):
-            fan_in, fan_out = sizes[i], sizes[i + 1]
-            table.add_row(str(i), f"{fan_in} × {fan_out}", act, init, f"{layer.dropout:g}" if layer.dropout else "-",
-                          f"{fan_in * fan_out + fan_out:,}")
-        table.add_row("total", "", "", "", "", f"{parameter_count(sizes):,}", style="bold")
-        stdout.print(table)
+        stdout.print(network_table(f"{config}: {dataset.target.task}, loss {dataset.loss}", sizes, activations,
+                                   inits, [layer.dropout for layer in cfg.model.layers]))
         rows_val = len(dataset.validation) if dataset.validation else 0
         stdout.print(f"inputs: {sizes[0]} ({', '.join(dataset.preprocessor.input_names)})", markup=False)
         stdout.print(f"rows: {len(dataset.train)} training, {rows_val} validation")
@@ -344,25 +251,39 @@ def inspect(
         meta = loaded.meta(arrays)
         if json_:
             typer.echo(json.dumps(meta))
+        else:
+            show_model(str(model), loaded, meta)
+
+
+@app.command()
+def init(
+    data: Annotated[Path, typer.Argument(help="CSV file to learn from.", show_default=False)],
+    target: Annotated[str, typer.Option("--target", "-t", help="The column to predict.", show_default=False)],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the config here (not over an "
+                                                "existing file) instead of to stdout.")] = None,
+) -> None:
+    """Write a starter config for a CSV: task, features, layers, loss and optimizer chosen from the data."""
+    from nnctl.starter import starter_config
+
+    with _errors():
+        if output is not None and output.exists():
+            raise InputError(f"{output}: already exists; choose another name or delete it first")
+        folder = output.parent if output is not None else Path(".")
+        text = starter_config(data, target, folder)
+        if output is None:
+            sys.stdout.write(text)
             return
-        net = loaded.network
-        stdout.print(f"[bold]{escape(str(model))}[/]: {loaded.task}, loss {loaded.loss}, {net.dtype.name}, "
-                     f"nnctl {meta['nnctl_version']}")
-        stdout.print("layers: " + ", ".join(f"{i}×{o} {a}" for i, o, a in
-                                             zip(net.sizes[:-1], net.sizes[1:], net.activation_names, strict=True)))
-        stdout.print(f"features: {', '.join(meta['features'])}", markup=False)
-        if loaded.task == "classification":
-            stdout.print(f"classes: {', '.join(map(str, loaded.target.classes))}", markup=False)
-        history = loaded.history
-        if history:
-            last = history[-1]
-            stdout.print(f"trained {len(history)} epochs; last: " +
-                         "  ".join(f"{k} {_fmt(v)}" for k, v in last.items() if k not in ("epoch", "seconds")))
-            best = loaded.state.get("restored_best_epoch")
-            if best is not None:
-                row = history[best - 1]
-                stdout.print(f"weights from the best epoch, {best}: " +
-                             "  ".join(f"{k} {_fmt(v)}" for k, v in row.items() if k.startswith("val_")))
+        with _replace_on_success(output) as handle:
+            handle.write(text)
+        stderr.print(f"wrote {escape(str(output))}; next: nnctl check {escape(str(output))}")
+
+
+@app.command()
+def schema() -> None:
+    """Print the config's JSON Schema, for editors that validate and complete YAML."""
+    from nnctl.config import json_schema
+
+    typer.echo(json.dumps(json_schema(), indent=2))
 
 
 def main() -> None:
