@@ -31,3 +31,17 @@ class TrainingError(NnctlError):
     """The work itself failed, e.g. the loss diverged to NaN (exit 1)."""
 
     exit_code = 1
+
+
+class OutputError(NnctlError):
+    """A result could not be written (disk full, permissions); whatever was there is left as it was (exit 1)."""
+
+    exit_code = 1
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped training; `checkpoint` is the resumable file written, if any (exit 130)."""
+
+    def __init__(self, message: str, checkpoint: str | None = None) -> None:
+        super().__init__(message)
+        self.message, self.checkpoint = message, checkpoint

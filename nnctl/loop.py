@@ -6,9 +6,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import math
+import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,6 +122,7 @@ class Loop:
         self.batch = min(batch_size, len(train)) or 1
         self.stopped_early = False
         self.reference: float | None = None  # the run's first batch loss, before any step
+        self._snapshot: dict[str, Any] | None = None  # the state after the last completed epoch
         network = model.network
         self.ws = network.workspace(self.batch)
         self.dropout = any(network.dropout)
@@ -133,6 +137,8 @@ class Loop:
             every: int | None = None) -> None:
         """Train the remaining epochs; `checkpoint(epoch)` is called every `every` epochs."""
         history = self.model.history
+        if history:
+            self.take_snapshot()  # a resumed run can be interrupted in its first epoch and still be saved
         if self.finished_early():
             self.stopped_early = True
             return
@@ -148,6 +154,7 @@ class Loop:
             history.append(row)
             self.schedule.observe(row)
             stop = self.stopper.update(epoch, row, self.model.network.params) if self.stopper else False
+            self.take_snapshot()  # before telling anyone: an epoch reported done is an epoch an interrupt keeps
             callback.on_epoch(stats)
             if checkpoint is not None and every and epoch % every == 0 and epoch < self.epochs and not stop:
                 checkpoint(epoch)
@@ -225,6 +232,35 @@ class Loop:
         state["arrays"] = arrays
         return state
 
+    def take_snapshot(self) -> None:
+        """Copy the state at this epoch boundary, so an interrupt mid-epoch can still save a resumable run.
+
+        Signals are held off while copying: a Ctrl-C must not leave half a snapshot."""
+        with signals_held():
+            state = self.state()
+            arrays: dict[str, np.ndarray] = dict(state.pop("arrays"))
+            arrays["params"] = self.model.network.params
+            old = self._snapshot["arrays"] if self._snapshot is not None else {}
+            copies = {}
+            for key, value in arrays.items():
+                if key in old and old[key].shape == value.shape:
+                    np.copyto(old[key], value)  # the buffers are reused: no allocation per epoch
+                    copies[key] = old[key]
+                else:
+                    copies[key] = value.copy()
+            self._snapshot = {**copy.deepcopy(state), "arrays": copies}
+
+    def restore_snapshot(self) -> bool:
+        """Go back to the last completed epoch (False when none has completed)."""
+        if self._snapshot is None:
+            return False
+        snap = self._snapshot
+        arrays = dict(snap["arrays"])
+        self.model.network.params[...] = arrays.pop("params")
+        del self.model.history[snap["epochs_done"]:]
+        self.load_state({**snap, "arrays": arrays})
+        return True
+
     def load_state(self, state: dict[str, Any]) -> None:
         """Restore what `state()` captured (from a model file's `state`)."""
         arrays = state.get("arrays", {})
@@ -236,6 +272,20 @@ class Loop:
         self.schedule.load_state({k: v for k, v in state["schedule"].items() if k != "name"})
         if self.stopper is not None and "early_stopping" in state:
             self.stopper.load_state(state["early_stopping"], arrays.get("early_stopping.best"))
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Defer SIGINT and SIGTERM until the block is done (where the platform allows it)."""
+    try:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _ss_total(split: Split, task: str) -> float:

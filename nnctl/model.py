@@ -20,7 +20,7 @@ import numpy as np
 
 from nnctl import __version__
 from nnctl._types import Array
-from nnctl.errors import ModelFileError
+from nnctl.errors import ModelFileError, OutputError
 from nnctl.losses import LOSSES
 from nnctl.metrics import batched_output, classification_metrics, confusion_matrix, regression_metrics
 from nnctl.network import Network
@@ -121,8 +121,11 @@ def _checksum(arrays: dict[str, np.ndarray]) -> str:
 
 def write_npz_atomic(path: Path, entries: dict[str, np.ndarray]) -> None:
     """Write an .npz readable by `np.load(allow_pickle=False)`; the target is replaced only when complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write the model file ({exc.strerror})") from None
     try:
         with os.fdopen(fd, "wb") as handle:
             with zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
@@ -134,6 +137,10 @@ def write_npz_atomic(path: Path, entries: dict[str, np.ndarray]) -> None:
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
+    except OSError as exc:  # a full disk, say: the old file stays, the partial one goes
+        Path(tmp).unlink(missing_ok=True)
+        kept = "the previous file is unchanged" if path.exists() else "nothing was written"
+        raise OutputError(f"{path}: cannot write the model file ({exc.strerror}); {kept}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

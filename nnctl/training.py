@@ -18,9 +18,9 @@ import numpy as np
 
 from nnctl.config import Config
 from nnctl.dataset import Dataset, load_dataset
-from nnctl.errors import ConfigError, InputError, ModelFileError, TrainingError
+from nnctl.errors import ConfigError, InputError, ModelFileError, TrainingError, TrainingInterrupted
 from nnctl.initializers import default_init
-from nnctl.loop import Callback, EarlyStopping, EpochStats, Loop
+from nnctl.loop import Callback, EarlyStopping, EpochStats, Loop, signals_held
 from nnctl.losses import LOSSES
 from nnctl.model import Model, load_model
 from nnctl.network import Network, parameter_count
@@ -115,6 +115,20 @@ def _check_monitor(name: str, key: str, config: Config, dataset: Dataset) -> Non
                if name.startswith("val_") and dataset.validation is None
                else f"{dataset.target.task} does not compute it")
         raise ConfigError(f"{config.source}: {key}: cannot monitor '{name}': {why} (available: {', '.join(available)})")
+
+
+def _interrupted(loop: Loop, model: Model, ckpt: Path | None) -> TrainingInterrupted:
+    """Save the last completed epoch as a resumable checkpoint; the exception says where."""
+    total = loop.epochs
+    if not loop.restore_snapshot():
+        return TrainingInterrupted("interrupted before the first epoch finished; nothing to save")
+    done = len(model.history)
+    if ckpt is None:
+        return TrainingInterrupted(f"interrupted after epoch {done} of {total}; not saved (save=False)")
+    model.state.update(loop.state())
+    with signals_held():  # a second Ctrl-C must not cost the checkpoint
+        model.save(ckpt)
+    return TrainingInterrupted(f"interrupted after epoch {done} of {total}; checkpoint saved: {ckpt}", str(ckpt))
 
 
 def final_metrics(task: str, validation: bool) -> list[str]:
@@ -234,7 +248,10 @@ def train(config: Config, output: str | Path | None = None, callback: Callback |
         model.save(ckpt)
         callback.on_checkpoint(str(ckpt), epoch)
 
-    loop.run(callback, checkpoint if ckpt is not None else None, config.training.checkpoint_every)
+    try:
+        loop.run(callback, checkpoint if ckpt is not None else None, config.training.checkpoint_every)
+    except KeyboardInterrupt:
+        raise _interrupted(loop, model, ckpt) from None
     model.state.update(loop.state())
     best_epoch = None
     stopper = loop.stopper
@@ -252,7 +269,8 @@ def train(config: Config, output: str | Path | None = None, callback: Callback |
     if path is not None:
         saved = path.with_name(path.name.removesuffix(".npz") + ".failed.npz") if missed else path
         model.save(saved)
-        if ckpt is not None and ckpt != path and ckpt.exists() and config.training.checkpoint_every:
+        if ckpt is not None and ckpt != path and ckpt.exists() and (
+                config.training.checkpoint_every or (resume is not None and Path(resume).resolve() == ckpt.resolve())):
             ckpt.unlink()  # the finished model is itself resumable; the checkpoint has served its purpose
         if missed:
             kept = f"{path} is left as it was" if path.exists() else f"nothing was written to {path}"

@@ -148,9 +148,14 @@ def test_divergence_exits_1_and_keeps_the_model(tmp_path):
     assert out.read_bytes() == b"keep me"
 
 
-def test_unknown_flag_exits_2():
-    result = runner.invoke(app, ["train", "configs/iris.yaml", "--bogus"])
-    assert result.exit_code == 2
+def test_usage_mistakes_are_one_line_and_exit_2(iris_npz):
+    assert runner.invoke(app, ["train", "configs/iris.yaml", "--bogus"]).exit_code == 2
+    _assert_one_line_error(nnctl("train", "configs/iris.yaml", "--bogus"), "No such option: --bogus",
+                           "(see 'nnctl train --help')")
+    _assert_one_line_error(nnctl("trian"), "No such command 'trian'. Did you mean 'train'?")
+    _assert_one_line_error(nnctl("predict"), "Missing argument 'model'")
+    _assert_one_line_error(nnctl("predict", str(iris_npz), "--threshold", "3"), "'--threshold'")
+    _assert_one_line_error(nnctl("train", "configs/iris.yaml", "--epochs", "many"), "'--epochs'")
 
 
 def test_check_and_inspect(iris_npz):

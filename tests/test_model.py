@@ -1,3 +1,4 @@
+import errno
 import json
 import zipfile
 
@@ -5,7 +6,7 @@ import numpy as np
 import pytest
 
 from nnctl.config import load_config
-from nnctl.errors import ModelFileError
+from nnctl.errors import ModelFileError, OutputError
 from nnctl.model import load_model
 from nnctl.training import train
 
@@ -58,10 +59,11 @@ def test_save_failure_keeps_the_old_file(trained, monkeypatch):
     before = path.read_bytes()
 
     def boom(*args, **kwargs):
-        raise OSError("disk full")
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(np.lib.format, "write_array", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(OutputError, match=r"cannot write the model file \(No space left on device\); the "
+                                          r"previous file is unchanged"):
         model.save(path)
     assert path.read_bytes() == before
     assert [p.name for p in path.parent.glob(".iris.npz.*")] == []

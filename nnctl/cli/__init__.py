@@ -21,7 +21,7 @@ from rich.markup import escape
 
 from nnctl import __version__
 from nnctl.cli.render import Reporter, network_table, scores_table, show_model, stderr, stdout, summary_table
-from nnctl.errors import InputError, NnctlError
+from nnctl.errors import InputError, NnctlError, TrainingInterrupted
 
 app = typer.Typer(
     name="nnctl",
@@ -112,9 +112,19 @@ def train(
         cfg = load_config(config, _overrides(set_, **{"training.epochs": epochs, "seed": seed}))
         reporter = Reporter(quiet, log_format.value)
         try:
-            # Reporter has Callback's methods; subclassing it would make --help import NumPy
-            result = run(cfg, output, callback=reporter, resume=resume, init=init,  # type: ignore[arg-type]
-                         require=bars)
+            with _sigterm_as_interrupt():
+                # Reporter has Callback's methods; subclassing it would make --help import NumPy
+                result = run(cfg, output, callback=reporter, resume=resume, init=init,  # type: ignore[arg-type]
+                             require=bars)
+        except TrainingInterrupted as exc:
+            reporter.close()
+            stderr.print(f"[yellow]{escape(exc.message)}[/]")
+            if exc.checkpoint:
+                again = ["nnctl", "train", str(config), "--resume", exc.checkpoint]
+                again += ["-o", str(output)] if output else []
+                again += [f"--set {item}" for item in _overrides(set_, **{"training.epochs": epochs, "seed": seed})]
+                stderr.print(f"resume with: {escape(' '.join(again))}")
+            raise typer.Exit(130) from None
         finally:
             reporter.close()
         summary = result.summary()
@@ -122,6 +132,25 @@ def train(
             summary_table(summary)
         if json_:
             typer.echo(json.dumps(summary))
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """`kill` (SIGTERM) stops training like Ctrl-C does: with a checkpoint, not mid-write."""
+    import signal
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _bars(items: list[str]) -> dict[str, float]:
@@ -287,7 +316,17 @@ def schema() -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: usage mistakes (unknown flag, missing argument, bad value) become one
+    line on stderr and exit 2, like every other bad input."""
+    from typer.exceptions import TyperException
 
-
+    try:
+        code = app(prog_name="nnctl", standalone_mode=False)
+    except TyperException as exc:
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        if message:  # empty after `nnctl` alone, which has just shown the help
+            stderr.print(f"[bold red]error:[/] {escape(message)}{escape(hint)}")
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
