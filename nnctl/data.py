@@ -21,6 +21,10 @@ T = TypeVar("T")
 def read_csv(path: str | Path | IO[str], **kwargs: Any) -> pd.DataFrame:
     """Read a whole CSV with pandas; any failure is a one-line DataError naming the file."""
     frame: pd.DataFrame = _guarded(path, lambda: pd.read_csv(path, **kwargs))
+    if not frame.index.equals(pd.RangeIndex(len(frame))):
+        # pandas' reading of rows with one field more than the header: the first column becomes an index
+        raise DataError(f"{path}: rows have more fields than the header has names; quote values that contain "
+                        "commas, or name every column")
     check_header(frame.columns, str(path))
     return frame
 

@@ -132,7 +132,7 @@ def load_dataset(config: Config, rng: np.random.Generator, warn: Callable[[str],
     else:
         target = TargetEncoder.fit(train_frame[data.target], task, binary=binary,
                                    target_scale=data.target_scale, source=train_path)
-        preprocessor = Preprocessor.fit(train_frame, features, data.scale, data.missing)
+        preprocessor = Preprocessor.fit(train_frame, features, data.scale, data.missing, train_path)
     dtype = np.dtype(config.training.dtype)
 
     def encode(part: pd.DataFrame, source: str) -> Split:

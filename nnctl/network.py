@@ -39,6 +39,24 @@ def parameter_count(sizes: Sequence[int]) -> int:
     return sum(i * o + o for i, o in pairwise(sizes))
 
 
+def training_bytes(sizes: Sequence[int], itemsize: int, batch_size: int, rows: int) -> int:
+    """Memory a training run needs, roughly: params, grads and up to 4 optimizer/scratch copies of them;
+    5 per-layer batch buffers (A, delta, scratch, dropout mask and output); the shuffled copy of the rows."""
+    return itemsize * (6 * parameter_count(sizes) + 5 * batch_size * sum(sizes) + 2 * rows * (sizes[0] + sizes[-1]))
+
+
+def available_memory() -> int | None:
+    """Bytes the system can still give this process (Linux MemAvailable), or None when unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 class Workspace:
     """Activation, delta, scratch and dropout buffers for batches of up to `batch_size` rows, allocated once."""
 

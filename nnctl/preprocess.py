@@ -111,12 +111,16 @@ class Preprocessor:
     missing: str = "impute"
 
     @classmethod
-    def fit(cls, frame: pd.DataFrame, columns: Sequence[str], scale: str, missing: str) -> Preprocessor:
+    def fit(cls, frame: pd.DataFrame, columns: Sequence[str], scale: str, missing: str,
+            source: str = "<data>") -> Preprocessor:
         specs = []
         for name in columns:
             series = frame[name]
             if is_numeric(series):
                 values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+                if np.isinf(values).any():  # before fitting: inf would turn the scaling into NaN
+                    i = int(np.argmax(np.isinf(values)))
+                    raise _Where(source, name, _lines_of(frame)).error(i, f"{values[i]} is not a finite number")
                 specs.append(_fit_numeric(name, values, scale))
             else:
                 spec = FeatureSpec(name, "categorical")
@@ -145,20 +149,25 @@ class Preprocessor:
         """X (n_samples, n_inputs) from the raw feature columns of a pandas frame."""
         require_names([str(c) for c in frame.columns], self.names, source, "feature")
         columns = {name: frame[name].to_numpy() for name in self.names}
-        index = frame.index.to_numpy()
-        lines = index + 2 if index.dtype.kind in "iu" else None
-        return self.transform_columns(columns, len(frame), dtype, source, lines)
+        return self.transform_columns(columns, len(frame), dtype, source, _lines_of(frame))
 
     def transform_columns(self, columns: Mapping[str, Sequence[Any] | np.ndarray], n: int,
                           dtype: np.dtype[Any] | str, source: str,
                           lines: Sequence[int] | np.ndarray | None = None) -> Array:
         """X (n, n_inputs) from raw columns (every feature name -> n values); `lines[i]` is row i's line."""
         X = np.empty((n, self.n_inputs), dtype=dtype)
+        largest = float(np.finfo(X.dtype).max)
         col = 0
         for spec in self.features:
             where = _Where(source, spec.name, lines)
             if spec.kind == "numeric":
-                X[:, col] = self._numeric(spec, columns[spec.name], where)
+                values = self._numeric(spec, columns[spec.name], where)
+                too_big = np.abs(values) > largest
+                if too_big.any():
+                    i = int(np.argmax(too_big))
+                    raise where.error(i, f"{columns[spec.name][i]} is beyond {X.dtype} range after scaling; use "
+                                         "scale: standard, or training.dtype: float64")
+                X[:, col] = values
             else:
                 self._one_hot(spec, columns[spec.name], where, X[:, col : col + spec.width])
             col += spec.width
@@ -200,6 +209,12 @@ class Preprocessor:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Preprocessor:
         return cls([FeatureSpec(**f) for f in data["features"]], data["scale"], data["missing"])
+
+
+def _lines_of(frame: pd.DataFrame) -> np.ndarray | None:
+    """CSV line of each row from pandas' row numbers (line 1 is the header), when the index is those."""
+    index = frame.index.to_numpy()
+    return index + 2 if index.dtype.kind in "iu" else None
 
 
 @dataclass
@@ -330,7 +345,7 @@ def _target_numbers(series: pd.Series, source: str) -> np.ndarray:
     if bad is not None:
         index = series.index[bad]
         line = int(index) + 2 if isinstance(index, int | np.integer) else bad + 2
-        raise DataError(f"{source}: target '{series.name}' line {line}: {series.iloc[bad]!r} "
+        raise DataError(f"{source}: target '{series.name}' line {line}: '{series.iloc[bad]}' "
                         "is not a finite number; regression (loss: mse) needs numeric targets, "
                         "classification needs loss: cross_entropy")
     return values

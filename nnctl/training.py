@@ -23,7 +23,7 @@ from nnctl.initializers import default_init
 from nnctl.loop import Callback, EarlyStopping, EpochStats, Loop, signals_held
 from nnctl.losses import LOSSES
 from nnctl.model import Model, load_model
-from nnctl.network import Network, parameter_count
+from nnctl.network import Network, available_memory, parameter_count, training_bytes
 from nnctl.schedules import monitor_mode
 
 __all__ = ["Callback", "EpochStats", "TrainResult", "output_path", "resolve_layers", "train"]
@@ -70,7 +70,19 @@ def resolve_layers(config: Config, dataset: Dataset) -> tuple[list[int], list[st
                           f"'{loss.name}', got {sizes[-1]}; omit units to infer it")
     inits = [layer.init or (config.model.init if config.model.init != "auto" else default_init(act))
              for layer, act in zip(layers, activations, strict=True)]
+    _check_fits(config, sizes, len(dataset.train))
     return sizes, activations, inits
+
+
+def _check_fits(config: Config, sizes: list[int], rows: int) -> None:
+    """A network too big for this machine is a config error now, not a MemoryError mid-way."""
+    itemsize = np.dtype(config.training.dtype).itemsize
+    need, free = training_bytes(sizes, itemsize, min(config.training.batch_size, rows), rows), available_memory()
+    if free is not None and need > free:
+        gib = 1 << 30
+        raise ConfigError(f"{config.source}: model.layers: a network of {parameter_count(sizes):,} parameters "
+                          f"needs about {need / gib:.1f} GiB to train, and this machine has {free / gib:.1f} GiB "
+                          "available; use fewer units or layers (or dtype float32, a smaller batch_size)")
 
 
 def resolved_config(config: Config, dataset: Dataset, sizes: list[int], activations: list[str],

@@ -126,3 +126,12 @@ def test_csv_errors_are_one_line(tmp_path):
     (tmp_path / "bin.csv").write_bytes(b"a,b\n\xff\xfe,1\n")
     with pytest.raises(DataError, match="not UTF-8"):
         read_csv(tmp_path / "bin.csv")
+
+
+def test_rows_longer_than_the_header_are_an_error_not_an_index(tmp_path):
+    """pandas would quietly use the first column as the row index and shift every value one column left."""
+    for text in ("a,b,y\n1,2,x,9\n3,4,y,8\n", "a,b,y\n1,2,x,9\n3,4,y\n"):
+        path = tmp_path / "shifted.csv"
+        path.write_text(text)
+        with pytest.raises(DataError, match="rows have more fields than the header has names"):
+            read_csv(path)

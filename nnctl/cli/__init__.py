@@ -46,9 +46,16 @@ def _errors() -> Iterator[None]:
     """NnctlError -> one line on stderr and its exit code; Ctrl-C -> exit 130."""
     try:
         yield
+    except typer.Exit:
+        raise
     except NnctlError as exc:
-        stderr.print(f"[bold red]error:[/] {escape(str(exc))}")
+        _debug_traceback()
+        stderr.print(f"[bold red]error:[/] {escape(_one_line(str(exc)))}")
         raise typer.Exit(exc.exit_code) from None
+    except MemoryError:
+        _debug_traceback()
+        stderr.print("[bold red]error:[/] out of memory; use a smaller network, batch_size or input")
+        raise typer.Exit(1) from None
     except KeyboardInterrupt:
         stderr.print("[yellow]interrupted[/]")
         raise typer.Exit(130) from None
@@ -56,6 +63,28 @@ def _errors() -> Iterator[None]:
         # The reader went away (`| head`): stop quietly, and keep Python from failing to flush stdout at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise typer.Exit(0) from None
+    except Exception as exc:  # a bug in nnctl: still one line, and the way to the details
+        if _DEBUG:
+            raise
+        detail = escape(_one_line(f"{type(exc).__name__}: {exc}"))
+        stderr.print(f"[bold red]error:[/] internal error ({detail}); this is a bug in nnctl: please report it "
+                     "with the output of the same command run with --debug")
+        raise typer.Exit(1) from None
+
+
+_DEBUG = bool(os.environ.get("NNCTL_DEBUG"))
+
+
+def _one_line(text: str) -> str:
+    """Errors are one line: newlines and other invisible characters in names or values are shown escaped."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
+def _debug_traceback() -> None:
+    if _DEBUG:
+        import traceback
+
+        traceback.print_exc()
 
 
 def _version(value: bool) -> None:
@@ -68,8 +97,12 @@ def _version(value: bool) -> None:
 def _root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks behind errors (or set "
+                                        "NNCTL_DEBUG=1).")] = False,
 ) -> None:
     """Train neural networks from YAML config files, and predict with them."""
+    global _DEBUG
+    _DEBUG = _DEBUG or debug
 
 
 def _overrides(set_: list[str] | None, **shorthands: Any) -> list[str]:
@@ -327,6 +360,6 @@ def main() -> None:
         ctx = getattr(exc, "ctx", None)
         hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
         if message:  # empty after `nnctl` alone, which has just shown the help
-            stderr.print(f"[bold red]error:[/] {escape(message)}{escape(hint)}")
+            stderr.print(f"[bold red]error:[/] {escape(_one_line(message + hint))}")
         sys.exit(exc.exit_code)
     sys.exit(code if isinstance(code, int) else 0)
