@@ -106,9 +106,13 @@ def _records(lines: _Lines) -> Iterator[tuple[list[list[str]], list[int]]]:
                     rows.append(row)
                     numbers.append(line + reader.line_num)
             except csv.Error as exc:
-                raise DataError(f"{lines.name}: line {line + reader.line_num}: cannot parse as CSV: {exc}") from None
+                raise _unparsable(lines.name, line + reader.line_num, exc) from None
         else:  # no quotes: one line, one record, parsed in C
-            rows = list(csv.reader(block))
+            reader = csv.reader(block)
+            try:
+                rows = list(reader)
+            except csv.Error as exc:  # e.g. a lone carriage return inside a line
+                raise _unparsable(lines.name, line + reader.line_num, exc) from None
             numbers = list(range(line + 1, line + 1 + len(block)))
         line += len(block)
         if [] in rows:  # blank lines: pandas skips them too
@@ -117,7 +121,10 @@ def _records(lines: _Lines) -> Iterator[tuple[list[list[str]], list[int]]]:
         yield rows, numbers
     if carry:  # an unterminated quoted field at the end of the input
         reader = csv.reader(carry)
-        rows = [row for row in reader if row]
+        try:
+            rows = [row for row in reader if row]
+        except csv.Error as exc:
+            raise _unparsable(lines.name, line + reader.line_num, exc) from None
         yield rows, [line + 1] * len(rows)
 
 
@@ -131,6 +138,13 @@ def read_chunks(stream: IO[Any], name: str, columns: Sequence[str], *, fmt: str 
         yield from _jsonl_chunks(lines, name, columns, chunk_rows)
     else:
         yield from _csv_chunks(lines, name, columns, chunk_rows, role)
+
+
+def _unparsable(name: str, line: int, exc: csv.Error) -> DataError:
+    problem = str(exc)
+    if "new-line character" in problem:  # Python's own advice (universal-newline mode) does not apply here
+        problem = "a carriage return (\\r) inside a line; save the file with \\n or \\r\\n line ends"
+    return DataError(f"{name}: line {line}: cannot parse as CSV: {problem}")
 
 
 def _csv_chunks(lines: _Lines, name: str, columns: Sequence[str], chunk_rows: int, role: str) -> Iterator[Chunk]:

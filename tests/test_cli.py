@@ -343,3 +343,28 @@ def test_completion_and_no_color():
     shown = subprocess.run([sys.executable, "-m", "nnctl", "train", "nope.yaml"], capture_output=True, text=True,
                            env=env, cwd=ROOT, timeout=60)
     assert shown.returncode == 2 and "\x1b[3" not in shown.stderr  # no colour codes (bold may remain)
+
+
+def test_training_outlives_a_reader_that_leaves(tmp_path):
+    """`nnctl train ... 2>&1 | head -2` or `--log-format jsonl | head -1`: the model is still trained and saved."""
+    for stream, args in (("stderr", []), ("stdout", ["--log-format", "jsonl"])):
+        out = tmp_path / f"{stream}.npz"
+        proc = subprocess.Popen([sys.executable, "-m", "nnctl", "train", "configs/breast_cancer.yaml", "-o", str(out),
+                                 *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        pipe = proc.stderr if stream == "stderr" else proc.stdout
+        other = proc.stdout if stream == "stderr" else proc.stderr
+        assert pipe is not None and other is not None
+        assert pipe.readline()
+        pipe.close()
+        other.read()
+        assert proc.wait(timeout=120) == 0
+        assert out.exists() and not (tmp_path / f"{stream}.ckpt.npz").exists()
+
+
+def test_tables_into_a_closed_pipe_end_quietly(iris_npz):
+    proc = subprocess.Popen([sys.executable, "-m", "nnctl", "inspect", str(iris_npz)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == 0 and proc.stderr.read() == ""

@@ -110,6 +110,23 @@ def test_damaged_files_are_rejected_with_a_reason(trained, tmp_path):
 
     _rewrite(path, tmp_path / "newer.npz", newer)
     cases["newer.npz"] = "newer than this nnctl reads"
+
+    def replace_w(array):
+        def change(name, data):
+            if name == "layers.0.W.npy":
+                import io
+                buf = io.BytesIO()
+                np.save(buf, array, allow_pickle=True)
+                return buf.getvalue()
+            return data
+        return change
+
+    _rewrite(path, tmp_path / "object.npz", replace_w(np.array([{"evil": 1}], dtype=object)))
+    cases["object.npz"] = "object arrays"
+    _rewrite(path, tmp_path / "shape.npz", replace_w(np.zeros((5, 8), np.float32)))
+    cases["shape.npz"] = r"array 'layers.0.W' is float32\[5, 8\], the metadata"
+    _rewrite(path, tmp_path / "dtype.npz", replace_w(np.zeros((4, 8), np.float64)))
+    cases["dtype.npz"] = r"array 'layers.0.W' is float64\[4, 8\], the metadata"
     for name, reason in cases.items():
         with pytest.raises(ModelFileError, match=reason):
             load_model(tmp_path / name)

@@ -21,8 +21,17 @@ if TYPE_CHECKING:
     from nnctl.model import Model
     from nnctl.training import EpochStats
 
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
-stdout = Console(highlight=False, soft_wrap=True)
+class _Console(Console):
+    """rich exits with status 1 when its reader goes away; nnctl decides what a closed pipe means instead
+    (predict and inspect end quietly, training carries on without progress)."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
+
+
+stderr = _Console(stderr=True, highlight=False, soft_wrap=True)
+stdout = _Console(highlight=False, soft_wrap=True)
 
 _SPARKS = "▁▂▃▄▅▆▇█"
 
@@ -63,8 +72,16 @@ class Reporter:
         self.task: Any = None
         self.every = 1
 
+    def _say(self, text: str, *, markup: bool = True) -> None:
+        """A progress line on stderr; if nobody is reading any more (`2>&1 | head`), training goes on quietly."""
+        try:
+            stderr.print(text, markup=markup)
+        except BrokenPipeError:
+            _silence(2)
+            self.quiet = True
+
     def on_warning(self, message: str) -> None:
-        stderr.print(f"[yellow]warning:[/] {escape(message)}")
+        self._say(f"[yellow]warning:[/] {escape(message)}")
 
     def on_start(self, info: dict[str, Any]) -> None:
         epochs = info["epochs"]
@@ -76,9 +93,8 @@ class Reporter:
         if info.get("init_from"):
             done = f", starting from {escape(info['init_from'])}'s weights"
         plural = "" if epochs == 1 else "s"
-        stderr.print(f"training {info['task']} network {layers} ({info['parameters']:,} parameters) on "
-                     f"{info['rows_train']} rows, validating on {info['rows_validation']}, "
-                     f"{epochs} epoch{plural}{done}")
+        self._say(f"training {info['task']} network {layers} ({info['parameters']:,} parameters) on "
+                  f"{info['rows_train']} rows, validating on {info['rows_validation']}, {epochs} epoch{plural}{done}")
         if self.live and epochs:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -91,21 +107,32 @@ class Reporter:
 
     def on_epoch(self, stats: EpochStats) -> None:
         if self.jsonl:
-            print(json.dumps({"epochs": stats.epochs, **stats.record()}), flush=True)
+            try:
+                print(json.dumps({"epochs": stats.epochs, **stats.record()}), flush=True)
+            except BrokenPipeError:  # the reader of the log left; the model is still worth finishing
+                _silence(1)
+                self.jsonl, self.quiet = False, True
             return
         text = epoch_text(stats)
         if self.progress is not None:
             self.progress.update(self.task, advance=1, metrics=text)
         elif not self.quiet and (stats.epoch % self.every == 0 or stats.epoch in (1, stats.epochs)):
-            stderr.print(f"epoch {stats.epoch}/{stats.epochs}  {text}")
+            self._say(f"epoch {stats.epoch}/{stats.epochs}  {text}")
 
     def on_checkpoint(self, path: str, epoch: int) -> None:
         if not self.quiet:
-            stderr.print(f"checkpoint after epoch {epoch}: {escape(path)}")
+            self._say(f"checkpoint after epoch {epoch}: {escape(path)}")
 
     def close(self) -> None:
         if self.progress is not None:
             self.progress.stop()
+
+
+def _silence(fd: int) -> None:
+    """Point a closed pipe's file descriptor at /dev/null, so later writes (and Python's exit) do not fail."""
+    import os
+
+    os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
 
 
 def summary_table(summary: dict[str, Any]) -> None:
