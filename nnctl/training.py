@@ -351,3 +351,16 @@ def _check_writable(path: Path) -> None:
         raise InputError(f"{path}: is a directory; give a file path for the model, e.g. {path / 'model.npz'}")
     if not os.access(path.parent, os.W_OK):
         raise InputError(f"{path}: the folder {path.parent} is not writable")
+    if path.exists() and not _is_model_file(path):
+        raise InputError(f"{path}: exists and is not an nnctl model; not overwriting it (choose another -o)")
+
+
+def _is_model_file(path: Path) -> bool:
+    """An earlier model (or checkpoint) may be replaced; a CSV given as -o by mistake may not."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return "meta.npy" in archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False

@@ -134,18 +134,27 @@ def test_bad_inputs_exit_2(iris_npz, tmp_path):
 
 def test_divergence_exits_1_and_keeps_the_model(tmp_path):
     out = tmp_path / "m.npz"
-    out.write_bytes(b"keep me")
+    assert nnctl("train", "configs/auto_mpg.yaml", "-o", str(out), "-q", "--epochs", "2").returncode == 0
+    good = out.read_bytes()
     result = nnctl("train", "configs/auto_mpg.yaml", "-o", str(out), "-q", "--set", "optimizer.name=sgd",
                    "--set", "optimizer.learning_rate=1000", "--set", "data.target_scale=none")
     assert result.returncode == 1
     assert "diverged" in result.stderr and "Traceback" not in result.stderr
-    assert out.read_bytes() == b"keep me"
+    assert out.read_bytes() == good
     # Adam's bounded steps keep the loss finite while it explodes: caught as a blow-up, not a NaN
     result = nnctl("train", "configs/auto_mpg.yaml", "-o", str(out), "-q", "--set", "loss=mse",
                    "--set", "optimizer.learning_rate=1000")
     assert result.returncode == 1
     assert "training diverged: the loss grew from" in result.stderr and "epoch 1, batch" in result.stderr
-    assert out.read_bytes() == b"keep me"
+    assert out.read_bytes() == good
+
+
+def test_a_file_that_is_not_a_model_is_never_overwritten(tmp_path):
+    csv = tmp_path / "data.csv"
+    csv.write_text("precious,data\n1,2\n")
+    _assert_one_line_error(nnctl("train", "configs/iris.yaml", "-o", str(csv)),
+                           "exists and is not an nnctl model; not overwriting it")
+    assert csv.read_text() == "precious,data\n1,2\n"
 
 
 def test_usage_mistakes_are_one_line_and_exit_2(iris_npz):

@@ -102,14 +102,15 @@ def test_divergence_exits_cleanly_and_keeps_the_existing_model(write_config, tmp
     from conftest import DATASETS
 
     out = tmp_path / "mpg.npz"
-    out.write_bytes(b"previous model")
     config = {"data": {"train": str(DATASETS / "auto_mpg.csv"), "target": "mpg",
                        "features": ["weight", "horsepower"], "scale": "none"},
               "model": {"layers": [{"units": 8}, {}]}, "loss": "mse",
               "optimizer": {"name": "sgd", "learning_rate": 1000}, "training": {"epochs": 5}}
+    train(load_config(write_config({**config, "optimizer": {"name": "sgd", "learning_rate": 1e-6}})), output=out)
+    previous = out.read_bytes()
     with pytest.raises(TrainingError, match=r"diverged.*lower optimizer.learning_rate \(now 1000"):
         train(load_config(write_config(config)), output=out)
-    assert out.read_bytes() == b"previous model"
+    assert out.read_bytes() == previous
 
 
 def test_output_layer_must_fit_the_loss_and_data(write_config):
