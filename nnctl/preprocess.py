@@ -161,12 +161,13 @@ class Preprocessor:
         for spec in self.features:
             where = _Where(source, spec.name, lines)
             if spec.kind == "numeric":
-                values = self._numeric(spec, columns[spec.name], where)
+                with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported just below
+                    values = self._numeric(spec, columns[spec.name], where)
                 too_big = np.abs(values) > largest
                 if too_big.any():
                     i = int(np.argmax(too_big))
-                    raise where.error(i, f"{columns[spec.name][i]} is beyond {X.dtype} range after scaling; use "
-                                         "scale: standard, or training.dtype: float64")
+                    raise where.error(i, f"{columns[spec.name][i]} is too large: beyond {X.dtype} range after "
+                                         "scaling")
                 X[:, col] = values
             else:
                 self._one_hot(spec, columns[spec.name], where, X[:, col : col + spec.width])
@@ -288,7 +289,13 @@ class TargetEncoder:
         """(y, Y): class indices (n,) or target values (n,), and the loss's target Y (n, n_outputs)."""
         if self.task == "regression":
             y = _target_numbers(series, source)
-            return y, ((y - self.center) / self.scale).astype(dtype).reshape(-1, 1)
+            scaled = (y - self.center) / self.scale
+            too_big = np.abs(scaled) > float(np.finfo(dtype).max)
+            if too_big.any():
+                i = int(np.argmax(too_big))
+                raise DataError(f"{source}: target '{self.name}' line {_line(series, i)}: {y[i]:g} is beyond "
+                                f"{np.dtype(dtype)} range; use data.target_scale: standard or training.dtype: float64")
+            return y, scaled.astype(dtype).reshape(-1, 1)
         lookup = {label: i for i, label in enumerate(self.classes)}
         labels = labels_of(series)
         unknown = [label for label in labels if label not in lookup]
@@ -343,9 +350,13 @@ def _target_numbers(series: pd.Series, source: str) -> np.ndarray:
     if bad is None and not np.isfinite(values).all():
         bad = int(np.argmax(~np.isfinite(values)))
     if bad is not None:
-        index = series.index[bad]
-        line = int(index) + 2 if isinstance(index, int | np.integer) else bad + 2
-        raise DataError(f"{source}: target '{series.name}' line {line}: '{series.iloc[bad]}' "
+        raise DataError(f"{source}: target '{series.name}' line {_line(series, bad)}: '{series.iloc[bad]}' "
                         "is not a finite number; regression (loss: mse) needs numeric targets, "
                         "classification needs loss: cross_entropy")
     return values
+
+
+def _line(series: pd.Series, i: int) -> int:
+    """CSV line of the series' i-th row (pandas' row number + 2: the header is line 1)."""
+    index = series.index[i]
+    return int(index) + 2 if isinstance(index, int | np.integer) else i + 2

@@ -135,3 +135,13 @@ def test_rows_longer_than_the_header_are_an_error_not_an_index(tmp_path):
         path.write_text(text)
         with pytest.raises(DataError, match="rows have more fields than the header has names"):
             read_csv(path)
+
+
+def test_values_beyond_float32_range_are_named():
+    pre = Preprocessor.fit(_frame("a,b\n1,2\n3,4\n"), ["a"], "standard", "impute")
+    with pytest.raises(DataError, match=r"column 'a' line 3: 1e\+308 is too large: beyond float32 range"):
+        pre.transform(_frame("a\n1\n1e308\n"), np.float32, "new.csv")
+    target = TargetEncoder.fit(pd.Series([1.0, 2.0], name="y"), "regression", binary=False, target_scale="none",
+                               source="t.csv")
+    with pytest.raises(DataError, match=r"target 'y' line 3: 1e\+300 is beyond float32 range"):
+        target.encode(pd.Series([1.0, 1e300], name="y"), np.float32, "t.csv")
