@@ -251,7 +251,7 @@ class TrainingConfig(_Section):
 class Config(_Section):
     """A whole training config. `base_dir` is the folder relative paths in it are resolved against."""
 
-    seed: int = Field(0, ge=0, description="every random choice (init, split, shuffling) follows from it")
+    seed: int = Field(0, ge=0, description="every random choice (init, split, shuffling, dropout) follows from it")
     data: DataConfig = Field(description="the CSV to train on, its target and features, and their preprocessing")
     model: ModelConfig = Field(description="the network's layers")
     loss: LossName | None = Field(None, description="default: cross_entropy for text targets, else mse")
