@@ -158,7 +158,8 @@ def _csv_chunks(lines: _Lines, name: str, columns: Sequence[str], chunk_rows: in
             break
     if header is None:
         raise DataError(f"{name}: no data; expected a header line and rows")
-    header = [h.strip() for h in header]
+    # names as pandas gives them at training time: kept as written, an empty one is "Unnamed: <position>"
+    header = [h if h else f"Unnamed: {i}" for i, h in enumerate(header)]
     duplicates = sorted({h for h in header if header.count(h) > 1})
     if duplicates:
         raise DataError(f"{name}: duplicate column name '{duplicates[0]}'; rename one of them")

@@ -6,6 +6,7 @@ import sys
 import threading
 import time
 
+import pandas as pd
 import pytest
 
 from nnctl.errors import DataError
@@ -111,3 +112,11 @@ def test_memory_stays_flat_however_long_the_input_and_pandas_stays_out(tmp_path)
     assert not pandas_small and not pandas_large
     # 400k rows held at once would cost well over 100 MB of Python strings; streamed, a few MB at most
     assert large - small < 30_000, f"peak RSS grew from {small} kB to {large} kB"
+
+
+def test_header_names_match_what_pandas_reads():
+    text = " a,,b\n1,2,3\n"
+    columns = [str(c) for c in pd.read_csv(io.StringIO(text)).columns]
+    assert columns == [" a", "Unnamed: 1", "b"]
+    got = chunks(text, columns)
+    assert [list(got[0].columns[c]) for c in columns] == [["1"], ["2"], ["3"]]
