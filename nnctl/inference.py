@@ -74,8 +74,9 @@ def predict(model: Model, source: IO[Any], out: IO[str], *, name: str = "<stdin>
     wanted = list(dict.fromkeys([*features, *keep]))
     writer = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
     rows, first = 0, True
+    numeric = [spec.name for spec in model.preprocessor.features if spec.kind == "numeric"]
     for chunk in read_chunks(source, name, wanted, fmt=input_format, chunk_rows=CHUNK_ROWS,
-                             role="feature" if not keep else "input"):
+                             role="feature" if not keep else "input", numeric=numeric):
         columns = [list(chunk.columns[c]) for c in keep]
         columns += predict_chunk(model, chunk, name, proba=proba, threshold=threshold)
         if writer is not None:

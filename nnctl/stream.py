@@ -16,17 +16,20 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
+import numpy as np
+
 from nnctl.errors import DataError
 from nnctl.preprocess import require_names
 
-_READ_SIZE = 1 << 16
+_READ_SIZE = 1 << 20  # read1() returns what is there: a slow pipe still yields line by line
+_PANDAS_FROM = 1 << 19  # bytes in a block from which the numeric fast path parses with pandas
 
 
 @dataclass
 class Chunk:
     """`n` rows: `columns[name]` holds the raw values of each requested column, `lines[i]` row i's line."""
 
-    columns: Mapping[str, Sequence[Any]]
+    columns: Mapping[str, Sequence[Any] | np.ndarray]
     lines: list[int]
 
     @property
@@ -55,6 +58,12 @@ class _Lines:
         read = getattr(self.stream, "read1", None) if self.binary else None
         while not self.eof:
             data = read(_READ_SIZE) if read is not None else self.stream.read(_READ_SIZE)
+            # a fast pipe hands over 64 KB at a time: gather what is already there into one big block
+            while read is not None and data and len(data) < _READ_SIZE and not self.idle():
+                more = read(_READ_SIZE - len(data))
+                if not more:
+                    break
+                data += more
             if self.binary:
                 try:
                     text = self.decoder.decode(data, final=not data)
@@ -83,14 +92,30 @@ class _Lines:
         return not ready
 
 
-def _records(lines: _Lines) -> Iterator[tuple[list[list[str]], list[int]]]:
-    """(rows, line numbers) per block of input; a quoted field may span lines, and blocks."""
+@dataclass
+class _Fast:
+    """Set once the header is read: the column positions to parse as numbers in C, and the row width."""
+
+    usecols: list[int] | None = None
+    width: int = 0
+
+
+def _records(lines: _Lines, fast: _Fast) -> Iterator[tuple[list[list[str]] | np.ndarray, list[int]]]:
+    """(rows, line numbers) per block of input; a quoted field may span lines, and blocks. With `fast.usecols`
+    a plain all-numeric block comes back as one float64 array of those columns (NumPy's C parser)."""
     carry: list[str] = []
     line = 0  # lines consumed so far
     for block in lines.blocks():
         block = carry + block if carry else block
         carry = []
-        if '"' in "".join(block):
+        text = "".join(block)
+        if fast.usecols is not None and '"' not in text and text.count(",") == len(block) * (fast.width - 1):
+            values = _numbers(block, fast.usecols, text)
+            if values is not None:
+                yield values, list(range(line + 1, line + 1 + len(block)))
+                line += len(block)
+                continue
+        if '"' in text:
             # a record is complete where the quotes seen so far balance; the rest waits for the next block
             quotes, cut = 0, 0
             for i, text in enumerate(block):
@@ -128,16 +153,35 @@ def _records(lines: _Lines) -> Iterator[tuple[list[list[str]], list[int]]]:
         yield rows, [line + 1] * len(rows)
 
 
+def _numbers(block: list[str], usecols: list[int], text: str) -> np.ndarray | None:
+    """The block's `usecols` as float64 (n, len(usecols)), or None when any row needs the careful path
+    (a missing or non-numeric value, a blank line)."""
+    try:
+        if len(text) >= _PANDAS_FROM:
+            # pandas' C parser is twice NumPy's speed; its import (0.3 s) only pays off on a big input
+            import pandas as pd
+
+            frame = pd.read_csv(io.StringIO(text), header=None, usecols=usecols, dtype=np.float64, na_filter=False,
+                                skip_blank_lines=False)
+            values = frame[usecols].to_numpy()
+        else:
+            values = np.loadtxt(block, delimiter=",", dtype=np.float64, usecols=usecols, comments=None, ndmin=2)
+    except (ValueError, IndexError):  # pandas' ParserError is a ValueError
+        return None
+    return values if len(values) == len(block) else None
+
+
 def read_chunks(stream: IO[Any], name: str, columns: Sequence[str], *, fmt: str = "csv",
-                chunk_rows: int = 10_000, role: str = "feature") -> Iterator[Chunk]:
+                chunk_rows: int = 10_000, role: str = "feature", numeric: Sequence[str] = ()) -> Iterator[Chunk]:
     """Chunks of `columns` from a CSV (header line first) or JSON-lines stream.
 
-    The first chunk comes even when there are no rows, so a caller can write its header."""
+    When every column is in `numeric`, plain blocks are parsed by NumPy in C (about 3x faster). The first
+    chunk comes even when there are no rows, so a caller can write its header."""
     lines = _Lines(stream, name)
     if fmt == "jsonl":
         yield from _jsonl_chunks(lines, name, columns, chunk_rows)
     else:
-        yield from _csv_chunks(lines, name, columns, chunk_rows, role)
+        yield from _csv_chunks(lines, name, columns, chunk_rows, role, set(columns) <= set(numeric))
 
 
 def _unparsable(name: str, line: int, exc: csv.Error) -> DataError:
@@ -147,14 +191,17 @@ def _unparsable(name: str, line: int, exc: csv.Error) -> DataError:
     return DataError(f"{name}: line {line}: cannot parse as CSV: {problem}")
 
 
-def _csv_chunks(lines: _Lines, name: str, columns: Sequence[str], chunk_rows: int, role: str) -> Iterator[Chunk]:
-    records = _records(lines)
+def _csv_chunks(lines: _Lines, name: str, columns: Sequence[str], chunk_rows: int, role: str,
+                all_numeric: bool) -> Iterator[Chunk]:
+    fast = _Fast()
+    records = _records(lines, fast)
     header: list[str] | None = None
     rows: list[list[str]] = []
     numbers: list[int] = []
-    for rows, numbers in records:
-        if rows:
-            header, rows, numbers = rows[0], rows[1:], numbers[1:]
+    for first, numbers in records:
+        assert isinstance(first, list)  # the header's block is never parsed as numbers
+        if first:
+            header, rows, numbers = first[0], first[1:], numbers[1:]
             break
     if header is None:
         raise DataError(f"{name}: no data; expected a header line and rows")
@@ -166,6 +213,8 @@ def _csv_chunks(lines: _Lines, name: str, columns: Sequence[str], chunk_rows: in
     require_names(header, columns, name, role)
     index = [header.index(c) for c in columns]
     width = len(header)
+    if all_numeric and columns:
+        fast.usecols, fast.width = index, width
     sent = False
     _check_widths(rows, numbers, width, name)
     pending_rows, pending_numbers = rows, numbers
@@ -180,9 +229,17 @@ def _csv_chunks(lines: _Lines, name: str, columns: Sequence[str], chunk_rows: in
         block = next(records, None)
         if block is None:
             break
-        _check_widths(*block, width, name)
-        pending_rows += block[0]
-        pending_numbers += block[1]
+        values, block_numbers = block
+        if isinstance(values, np.ndarray):
+            if pending_rows:  # keep the rows in order
+                yield _chunk(pending_rows, pending_numbers, columns, index)
+                pending_rows, pending_numbers = [], []
+            yield Chunk({c: values[:, j] for j, c in enumerate(columns)}, block_numbers)
+            sent = True
+            continue
+        _check_widths(values, block_numbers, width, name)
+        pending_rows += values
+        pending_numbers += block_numbers
     if pending_rows or not sent:
         yield _chunk(pending_rows, pending_numbers, columns, index)
 
