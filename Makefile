@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: install train test pytest lint startup clean
+.PHONY: install train test pytest lint startup bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,12 +24,21 @@ pytest: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check nnctl tests bench
+	$(BIN)/ruff check nnctl tests benchmarks
 	$(BIN)/mypy
 
 # whole-process start-up medians of the commands pipelines run; exits 1 if a goal is missed
 startup: $(STAMP)
-	$(BIN)/python bench/startup.py
+	$(BIN)/python benchmarks/startup.py
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+# nnctl against scikit-learn and PyTorch on W1/W2, predict throughput, then start-up; exits 1 if a goal is missed
+bench: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/startup.py
 
 clean:
 	rm -rf $(VENV) models .pytest_cache .mypy_cache .ruff_cache build *.egg-info

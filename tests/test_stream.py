@@ -80,13 +80,14 @@ def test_output_starts_before_the_input_ends(tmp_path):
     assert proc.returncode == 0
 
 
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec
 _MEASURE = """
-import resource, runpy, sys
+import runpy, sys
 sys.argv = ["nnctl", *sys.argv[1:]]
 try:
     runpy.run_module("nnctl", run_name="__main__")
 finally:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:"))
     sys.stderr.write(f"\\nrss_kb={peak} pandas={'pandas' in sys.modules}\\n")
 """
 

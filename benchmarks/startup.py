@@ -1,6 +1,6 @@
 """Whole-process start-up times of the nnctl commands people run in pipelines, as medians.
 
-Usage: python bench/startup.py [--runs N]   (or `make startup`). Exits 1 when a goal is missed.
+Usage: python benchmarks/startup.py [--runs N]   (or `make startup`). Exits 1 when a goal is missed.
 Each timing is a fresh `python -m nnctl ...` process, from exec to exit, so imports count in full.
 """
 

@@ -1,0 +1,220 @@
+"""nnctl against scikit-learn and PyTorch (CPU) on the same data, layers, optimizer and batch size.
+
+Usage: python benchmarks/bench.py [--epochs N]   (or `make bench`, which installs the `bench` extra).
+
+W1: 100k rows x 20 -> 64 -> 64 -> 3, batch 32 (overhead-bound tabular work).
+W2: 60k rows x 784 -> 256 -> 128 -> 10, batch 128 (GEMM-bound).
+Each workload's data is written once as a CSV under benchmarks/data/ (deleting the folder is safe); nnctl
+trains from that CSV through its library, the peers train on the same rows in memory. Times are seconds
+per epoch (nnctl: from its history; peers: wall time of their loop), float32, Adam lr 1e-3, one process,
+every thread the machine has. Also measured: the float32 GEMM peak, and predict's throughput on a stream of
+20-feature rows with its peak memory. Exits 1 when a goal is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from itertools import pairwise
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "benchmarks" / "data"
+WORKLOADS = {"W1": (100_000, 20, [64, 64], 3, 32), "W2": (60_000, 784, [256, 128], 10, 128)}
+GOALS = {"W1": {"sklearn": 0.30, "torch": 0.15}, "W2": {"torch": 0.75}}
+GEMM_SHARE_GOAL = 0.60  # W2: at least this share of the machine's float32 GEMM peak
+PREDICT_GOAL = 200_000  # rows/s, 20-feature rows, end to end
+
+
+def dataset(name: str) -> tuple[Path, np.ndarray, np.ndarray]:
+    """The workload's rows (as ../shared/bench/ref_mlp.py makes them), and a CSV of them written once."""
+    n, d, _, k, _ = WORKLOADS[name]
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n, d), dtype=np.float32)
+    W0 = rng.standard_normal((d, k), dtype=np.float32)
+    y = np.argmax(X @ W0 + 0.5 * rng.standard_normal((n, k), dtype=np.float32), axis=1)
+    path = DATA / f"{name.lower()}.csv"
+    if not path.exists():
+        DATA.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "w") as handle:
+            handle.write(",".join([*(f"x{i}" for i in range(d)), "y"]) + "\n")
+            for start in range(0, n, 5000):
+                rows = np.column_stack([X[start:start + 5000], y[start:start + 5000]])
+                np.savetxt(handle, rows, fmt=["%.9g"] * d + ["%d"], delimiter=",")
+        tmp.replace(path)
+    # the CSV holds the float32 values exactly (9 significant digits), so every library sees the same rows
+    return path, X, y
+
+
+def needed_gflop(name: str) -> float:
+    """Forward 2·n·i·o per layer, weight gradients the same, input gradients for every layer but the first."""
+    n, d, hidden, k, _ = WORKLOADS[name]
+    pairs = list(zip([d, *hidden], [*hidden, k], strict=True))
+    return n * (4 * sum(i * o for i, o in pairs) + 2 * sum(i * o for i, o in pairs[1:])) / 1e9
+
+
+def gemm_peak() -> float:
+    A = np.random.default_rng(0).standard_normal((2048, 2048), dtype=np.float32)
+    A @ A
+    started, reps = time.perf_counter(), 5
+    for _ in range(reps):
+        A @ A
+    return 2 * 2048**3 * reps / (time.perf_counter() - started) / 1e9
+
+
+def run_nnctl(name: str, path: Path, epochs: int) -> tuple[float, float]:
+    import yaml
+
+    from nnctl.config import load_config
+    from nnctl.training import train
+
+    _, _, hidden, _, batch = WORKLOADS[name]
+    config = {"seed": 0, "data": {"train": path.name, "target": "y", "validation_split": 0, "scale": "none"},
+              "model": {"layers": [*({"units": h, "activation": "relu"} for h in hidden), {}]},
+              "loss": "cross_entropy", "optimizer": {"name": "adam", "learning_rate": 1e-3},
+              "training": {"epochs": epochs, "batch_size": batch}}
+    config_path = DATA / f"{name.lower()}.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    result = train(load_config(config_path), save=False)
+    seconds = statistics.median(row["seconds"] for row in result.model.history)
+    return seconds, result.final["train"]["accuracy"]
+
+
+def run_sklearn(name: str, X: np.ndarray, y: np.ndarray, epochs: int) -> tuple[float, float]:
+    import warnings
+
+    from sklearn.neural_network import MLPClassifier
+
+    warnings.filterwarnings("ignore")
+    _, _, hidden, _, batch = WORKLOADS[name]
+    model = MLPClassifier(hidden_layer_sizes=tuple(hidden), solver="adam", batch_size=batch, max_iter=epochs,
+                          learning_rate_init=1e-3, random_state=0, shuffle=True, tol=0, n_iter_no_change=10**9)
+    started = time.perf_counter()
+    model.fit(X, y)
+    return (time.perf_counter() - started) / epochs, float(model.score(X, y))
+
+
+def run_torch(name: str, X: np.ndarray, y: np.ndarray, epochs: int) -> tuple[float, float]:
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    torch.manual_seed(0)
+    _, d, hidden, k, batch = WORKLOADS[name]
+    sizes = [d, *hidden, k]
+    layers: list[torch.nn.Module] = []
+    for i, (fan_in, fan_out) in enumerate(pairwise(sizes)):
+        layers.append(torch.nn.Linear(fan_in, fan_out))
+        if i < len(sizes) - 2:
+            layers.append(torch.nn.ReLU())
+    net = torch.nn.Sequential(*layers)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    loss = torch.nn.CrossEntropyLoss()
+    started = time.perf_counter()
+    for _ in range(epochs):
+        order = torch.randperm(len(X))
+        for start in range(0, len(X), batch):
+            rows = order[start:start + batch]
+            optimizer.zero_grad(set_to_none=True)
+            loss(net(Xt[rows]), yt[rows]).backward()
+            optimizer.step()
+    seconds = (time.perf_counter() - started) / epochs
+    with torch.no_grad():
+        accuracy = float((net(Xt).argmax(1) == yt).float().mean())
+    return seconds, accuracy
+
+
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec, so a child started by a
+# big process would report the parent's peak
+MEASURE = """
+import runpy, sys
+sys.argv = ["nnctl", *sys.argv[1:]]
+try:
+    runpy.run_module("nnctl", run_name="__main__")
+finally:
+    peak = next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+    sys.stderr.write(f"\\nrss_kb={peak}\\n")
+"""
+
+
+def predict_throughput(rows: int) -> tuple[float, float, int]:
+    """Rows/s and peak RSS (MB) of `nnctl predict` on a stream of `rows` 20-feature rows from a pipe."""
+    path, _, _ = dataset("W1")
+    with tempfile.TemporaryDirectory() as folder:
+        model = Path(folder) / "w1.npz"
+        config = DATA / "w1.yaml"
+        if not config.exists():
+            run_nnctl("W1", path, 1)
+        subprocess.run([sys.executable, "-m", "nnctl", "train", str(config), "-o", str(model), "-q", "--epochs",
+                        "1"], check=True, cwd=ROOT)
+        # the header and the first 20k rows of the W1 CSV, repeated: a stream as long as asked for
+        feed = (f"import itertools, sys\nhandle = open({str(path)!r})\nsys.stdout.write(handle.readline())\n"
+                "chunk = ''.join(itertools.islice(handle, 20000))\n"
+                f"for _ in range({rows // 20_000}): sys.stdout.write(chunk)\n")
+        source = subprocess.Popen([sys.executable, "-c", feed], stdout=subprocess.PIPE)
+        started = time.perf_counter()
+        result = subprocess.run([sys.executable, "-c", MEASURE, "predict", str(model)], stdin=source.stdout,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        elapsed = time.perf_counter() - started
+        source.wait()
+        if result.returncode:
+            sys.exit(f"predict failed: {result.stderr.strip()}")
+        rss = int(result.stderr.strip().splitlines()[-1].split("=")[1])
+        return rows / elapsed, rss / 1024, rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=2, help="epochs per library and workload (default 2)")
+    parser.add_argument("--predict-rows", type=int, default=5_000_000)
+    parser.add_argument("--json", action="store_true", help="print the results as JSON too")
+    args = parser.parse_args()
+    results: dict[str, dict[str, float]] = {}
+    peak = gemm_peak()
+    missed = []
+    print(f"float32 GEMM peak: {peak:.0f} GFLOP/s; {os.cpu_count()} cores; Adam, float32, {args.epochs} epochs; "
+          "seconds per epoch (train accuracy after the run)")
+    print(f"{'workload':<8} {'nnctl':>14} {'scikit-learn':>14} {'PyTorch':>14} {'vs sklearn':>11} {'vs torch':>9}"
+          f" {'GEMM peak':>10}")
+    for name in WORKLOADS:
+        path, X, y = dataset(name)
+        row = {}
+        row["nnctl"], row["nnctl_accuracy"] = run_nnctl(name, path, args.epochs)
+        row["sklearn"], row["sklearn_accuracy"] = run_sklearn(name, X, y, args.epochs)
+        row["torch"], row["torch_accuracy"] = run_torch(name, X, y, args.epochs)
+        share = needed_gflop(name) / row["nnctl"] / peak
+        row["gemm_share"] = share
+        results[name] = row
+        verdicts = []
+        for peer, goal in GOALS[name].items():
+            ok = row["nnctl"] <= goal * row[peer]
+            verdicts.append(f"{row['nnctl'] / row[peer]:.2f}x{'' if ok else '!'}")
+            missed += [] if ok else [f"{name}: {row['nnctl'] / row[peer]:.2f}x {peer} (goal {goal}x)"]
+        if name == "W2" and share < GEMM_SHARE_GOAL:
+            missed.append(f"W2: {share:.0%} of GEMM peak (goal {GEMM_SHARE_GOAL:.0%})")
+        ratios = {peer: f"{row['nnctl'] / row[peer]:.2f}x" for peer in ("sklearn", "torch")}
+        cells = [f"{row[lib]:.3f} s ({row[f'{lib}_accuracy']:.3f})" for lib in ("nnctl", "sklearn", "torch")]
+        print(f"{name:<8} {cells[0]:>14} {cells[1]:>14} {cells[2]:>14} {ratios['sklearn']:>11} {ratios['torch']:>9}"
+              f" {share:>9.0%}")
+    rate, rss, rows = predict_throughput(args.predict_rows)
+    results["predict"] = {"rows_per_second": rate, "peak_rss_mb": rss, "rows": rows}
+    print(f"predict: {rows:,} rows of 20 features from a pipe: {rate:,.0f} rows/s, peak memory {rss:.0f} MB")
+    if rate < PREDICT_GOAL:
+        missed.append(f"predict: {rate:,.0f} rows/s (goal {PREDICT_GOAL:,})")
+    print("goals: " + ("all met" if not missed else "MISSED: " + "; ".join(missed)))
+    if args.json:
+        print(json.dumps(results))
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
