@@ -96,15 +96,18 @@ class Softmax(Activation):
     name = "softmax"
 
     def forward(self, Z: Array, scratch: Array | None = None) -> Array:
-        # Shifting by the row max leaves softmax unchanged and keeps exp from overflowing.
-        Z -= Z.max(axis=1, keepdims=True)
+        # Shifting by the row max leaves softmax unchanged and keeps exp from overflowing. The ufunc
+        # reductions (not Z.max) skip NumPy's Python wrappers: this runs once per batch.
+        column = scratch[:, :1] if scratch is not None else None
+        row_max = np.maximum.reduce(Z, axis=1, keepdims=True, out=column)
+        Z -= row_max
         np.exp(Z, out=Z)
-        Z /= Z.sum(axis=1, keepdims=True)
+        Z /= np.add.reduce(Z, axis=1, keepdims=True, out=column)
         return Z
 
     def backward(self, A: Array, delta: Array, scratch: Array) -> None:
         np.multiply(delta, A, out=scratch)
-        delta -= scratch.sum(axis=1, keepdims=True)
+        delta -= np.add.reduce(scratch, axis=1, keepdims=True)
         delta *= A
 
 

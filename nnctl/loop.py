@@ -102,6 +102,9 @@ class EarlyStopping:
 DIVERGENCE_FACTOR = 1e4
 
 
+WIDE_ROW_BYTES = 512  # rows at least this wide are gathered per batch instead of copied per epoch
+
+
 def clip_global_norm(grads: Array, max_norm: float) -> None:
     """Rescale all gradients together so their joint L2 norm is at most `max_norm`."""
     norm = math.sqrt(float(np.vdot(grads, grads)))
@@ -143,8 +146,13 @@ class Loop:
             self.stopped_early = True
             return
         # One contiguous shuffled copy per epoch: batches are then cheap slices, not fancy-indexed gathers.
+        # Wide rows (784 pixels, say) are gathered batch by batch into a buffer the GEMM then reads from
+        # cache, instead of copying (and page-faulting) the whole matrix again: same batches, less memory.
         t = self.train
-        copies = [np.empty_like(a) for a in (t.X, t.Y, t.y)] + ([np.empty_like(t.w)] if t.w is not None else [])
+        self.wide = t.X.shape[1] * t.X.itemsize >= WIDE_ROW_BYTES
+        self.x_batch = np.empty((self.batch, t.X.shape[1]), t.X.dtype) if self.wide else t.X[:0]
+        copies = ([t.X[:0] if self.wide else np.empty_like(t.X)] + [np.empty_like(a) for a in (t.Y, t.y)]
+                  + ([np.empty_like(t.w)] if t.w is not None else []))
         for epoch in range(len(history) + 1, self.epochs + 1):
             self.optimizer.learning_rate = self.schedule.rate(epoch - 1, self.base_rate, self.epochs)
             # A diverging run overflows on its way to inf/NaN; the guards in _epoch report it as one message.
@@ -166,19 +174,25 @@ class Loop:
         started = time.perf_counter()
         t = self.train
         parts = [t.X, t.Y, t.y] + ([t.w] if t.w is not None else [])
+        order = None
         if self.shuffle:
             order = self.rng.permutation(len(t))
-            for source, target in zip(parts, copies, strict=True):
-                np.take(source, order, axis=0, out=target)
-            parts = copies
+            for i, (source, target) in enumerate(zip(parts, copies, strict=True)):
+                if i or not self.wide:
+                    np.take(source, order, axis=0, out=target)
+                    parts[i] = target
         X, Y, y = parts[0], parts[1], parts[2]
         w = parts[3] if len(parts) > 3 else None
         network, loss, ws, B = self.model.network, LOSSES[self.model.loss], self.ws, self.batch
         rng = self.rng if self.dropout else None
         self.running.reset()
         total = 0.0
+        gather = self.wide and order is not None
         for start in range(0, len(X), B):
             Xb, Yb = X[start : start + B], Y[start : start + B]
+            if gather:
+                rows = order[start : start + B]  # type: ignore[index]
+                Xb = np.take(X, rows, axis=0, out=self.x_batch[: len(rows)])
             wb = None if w is None else w[start : start + B]
             m = len(Xb)
             A = network.forward_train(ws, Xb, rng)

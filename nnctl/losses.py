@@ -36,7 +36,7 @@ class Loss:
         self._terms(A, Y, scratch)
         if weights is not None:
             scratch *= weights[:, None]
-        return float(scratch.sum(dtype=np.float64) / self._norm(A))
+        return float(np.add.reduce(scratch, axis=None, dtype=np.float64)) / self._norm(A)
 
     def gradient(self, A: Array, Y: Array, out: Array) -> None:
         """dL/dA for the (unweighted) batch-mean loss, written to `out`."""
@@ -59,6 +59,9 @@ class Loss:
         return 1.0 / self._norm(A)
 
 
+_TINY = {np.dtype(t).char: np.finfo(t).tiny for t in (np.float32, np.float64)}  # looked up once per batch
+
+
 class CrossEntropy(Loss):
     """L = -mean_rows sum_j Y_j log A_j, with A from a softmax."""
 
@@ -69,7 +72,7 @@ class CrossEntropy(Loss):
 
     def _terms(self, A: Array, Y: Array, out: Array) -> None:
         # A can underflow to exactly 0 in float32; clip so the value stays finite.
-        np.clip(A, np.finfo(A.dtype).tiny, None, out=out)
+        np.maximum(A, _TINY[A.dtype.char], out=out)
         np.log(out, out=out)
         out *= Y
         np.negative(out, out=out)

@@ -73,6 +73,18 @@ class Workspace:
                              for s, r in zip(sizes[1:], rates, strict=True)]
 
         self.mask, self.dropped = buffers(), buffers()
+        self.views: dict[int, tuple[list[Array], list[Array], list[Array], list[Array | None], list[Array | None]]] = {}
+
+    def rows(self, m: int) -> tuple[list[Array], list[Array], list[Array], list[Array | None], list[Array | None]]:
+        """The first m rows of every buffer (A, delta, scratch, mask, dropped), made once per batch size:
+        slicing a dozen views per batch costs more than the small layers' arithmetic."""
+        views = self.views.get(m)
+        if views is None:
+            views = ([a[:m] for a in self.A], [d[:m] for d in self.delta], [s[:m] for s in self.scratch],
+                     [None if k is None else k[:m] for k in self.mask],
+                     [None if k is None else k[:m] for k in self.dropped])
+            self.views[m] = views
+        return views
 
 
 class Network:
@@ -122,20 +134,19 @@ class Network:
         """Forward pass of a batch X (m, n_features) into the workspace, with dropout when `rng` is given.
 
         Returns A_L (m, n_outputs)."""
-        m = X.shape[0]
+        A, _, scratch, masks, dropped = ws.rows(X.shape[0])
         inputs = X
         for i, (W, b, act) in enumerate(zip(self.W, self.b, self.acts, strict=True)):
-            Z = np.matmul(inputs, W, out=ws.A[i + 1][:m])
+            Z = np.matmul(inputs, W, out=A[i + 1])
             Z += b
-            inputs = act.forward(Z, ws.scratch[i + 1][:m])
-            mask = ws.mask[i + 1]
-            if mask is not None and rng is not None:
+            inputs = act.forward(Z, scratch[i + 1])
+            M = masks[i + 1]
+            if M is not None and rng is not None:
                 keep = 1.0 - self.dropout[i]
-                M = mask[:m]
                 rng.random(out=M, dtype=M.dtype.type)
                 np.less(M, keep, out=M)
                 M *= 1.0 / keep
-                inputs = np.multiply(inputs, M, out=ws.dropped[i + 1][:m])  # type: ignore[index]
+                inputs = np.multiply(inputs, M, out=dropped[i + 1])
         return inputs
 
     def backward(self, ws: Workspace, X: Array, Y: Array, loss: Loss, weights: Array | None = None,
@@ -143,21 +154,18 @@ class Network:
         """Backpropagate the batch-mean `loss` of the last `forward_train(ws, X)` into `grads`.
 
         `weights` (m,) weighs each row's loss; `dropout` says whether that forward pass used dropout."""
-        m, L = X.shape[0], self.n_layers
-        A = [X] + [a[:m] for a in ws.A[1:]]
-        inputs = list(A)  # what each layer actually received: the dropped-out activations where masked
-        if dropout:
-            for i in range(1, L):
-                if ws.dropped[i] is not None:
-                    inputs[i] = ws.dropped[i][:m]  # type: ignore[index]
-        delta = ws.delta[L][:m]
-        loss.output_delta(A[L], Y, self.acts[L - 1], delta, ws.scratch[L][:m], weights)
+        L = self.n_layers
+        A, deltas, scratch, masks, dropped = ws.rows(X.shape[0])
+        delta = deltas[L]
+        loss.output_delta(A[L], Y, self.acts[L - 1], delta, scratch[L], weights)
         for i in range(L - 1, -1, -1):
-            np.matmul(inputs[i].T, delta, out=self.dW[i])
-            np.sum(delta, axis=0, out=self.db[i])
+            # what layer i actually received: the batch, or the previous output after dropout
+            received = X if i == 0 else (dropped[i] if dropout and dropped[i] is not None else A[i])
+            np.matmul(received.T, delta, out=self.dW[i])  # type: ignore[union-attr]
+            np.add.reduce(delta, axis=0, out=self.db[i])
             if i > 0:
-                prev = np.matmul(delta, self.W[i].T, out=ws.delta[i][:m])
-                if dropout and ws.mask[i] is not None:
-                    prev *= ws.mask[i][:m]  # type: ignore[index]
-                self.acts[i - 1].backward(A[i], prev, ws.scratch[i][:m])
+                prev = np.matmul(delta, self.W[i].T, out=deltas[i])
+                if dropout and masks[i] is not None:
+                    prev *= masks[i]
+                self.acts[i - 1].backward(A[i], prev, scratch[i])
                 delta = prev

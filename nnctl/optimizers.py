@@ -125,20 +125,23 @@ class Adam(Optimizer):
     def step(self, grads: Array) -> None:
         self.t += 1
         self._decay(grads)
-        b1, b2, tmp = self.beta1, self.beta2, self._tmp
-        self.m *= b1
+        b1, b2 = self.beta1, self.beta2
+        # lr * m_hat / (sqrt(v_hat) + eps) with c = sqrt(1 - b2^t): = lr c / (1 - b1^t) * m / (sqrt(v) + eps c),
+        # one pass fewer than correcting v first
+        c = math.sqrt(1 - b2**self.t)
+        eps, rate = self.eps * c, self.learning_rate * c / (1 - b1**self.t)
+        m, v, tmp = self.m, self.v, self._tmp
+        m *= b1
         np.multiply(grads, 1 - b1, out=tmp)
-        self.m += tmp
-        self.v *= b2
+        m += tmp
+        v *= b2
         np.square(grads, out=tmp)
         tmp *= 1 - b2
-        self.v += tmp
-        # tmp = sqrt(v_hat) + eps, then the step lr * m_hat / tmp
-        np.sqrt(self.v, out=tmp)
-        tmp *= 1 / math.sqrt(1 - b2**self.t)
-        tmp += self.eps
-        np.divide(self.m, tmp, out=tmp)
-        tmp *= self.learning_rate / (1 - b1**self.t)
+        v += tmp
+        np.sqrt(v, out=tmp)
+        tmp += eps
+        np.divide(m, tmp, out=tmp)
+        tmp *= rate
         self.params -= tmp
 
     def _decay(self, grads: Array) -> None:

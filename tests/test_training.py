@@ -380,3 +380,14 @@ def test_an_early_stopped_run_resumes_from_its_last_weights_not_its_best(write_c
     resumed = train(load_config(write_config(patient, "p.yaml")), save=False, resume=out)
     assert resumed.model.network.params.tobytes() == straight.model.network.params.tobytes()
     _same_history(resumed.model.history, straight.model.history)
+
+
+def test_wide_rows_gathered_per_batch_train_exactly_like_a_shuffled_copy(write_config, monkeypatch):
+    import nnctl.loop
+
+    config = iris_config(model={"layers": [{"units": 8, "dropout": 0.2}, {}]}, training={"epochs": 3})
+    runs = []
+    for threshold in (1, 10**9):  # every row "wide" (gathered per batch), then none (one copy per epoch)
+        monkeypatch.setattr(nnctl.loop, "WIDE_ROW_BYTES", threshold)
+        runs.append(train(load_config(write_config(config)), save=False).model.network.params.tobytes())
+    assert runs[0] == runs[1]
