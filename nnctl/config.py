@@ -103,6 +103,8 @@ class DataConfig(_Section):
     scale: ScaleName = Field("standard", description="numeric feature scaling, fitted on training rows")
     missing: MissingPolicy = Field("impute", description="what to do with missing feature values")
     target_scale: TargetScale = Field("none", description="regression: standardise the target for the loss")
+    cache: bool = Field(True, description="keep the parsed, preprocessed data of CSVs over 1 MB in the user's "
+                        "cache folder, so the next run on the same file starts at once")
     class_weight: Literal["balanced"] | dict[str | int, float] | None = Field(
         None, description="classification: 'balanced' or a mapping of label to loss weight")
 

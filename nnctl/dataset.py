@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from nnctl import cache
 from nnctl._types import Array
 from nnctl.config import Config
 from nnctl.data import line_of, read_csv, require_columns
@@ -90,7 +91,26 @@ def load_dataset(config: Config, rng: np.random.Generator, warn: Callable[[str],
                  base: Model | None = None) -> Dataset:
     """Read, clean, split and preprocess the config's data; validation rows never influence the fit.
 
-    With `base` (fine-tuning or resuming), its preprocessing, class labels and loss are kept, not refitted."""
+    With `base` (fine-tuning or resuming), its preprocessing, class labels and loss are kept, not refitted.
+    Otherwise a big CSV's result is cached (`nnctl.cache`) and the next identical load reads the arrays."""
+    cache_key = cache.key(config) if base is None and config.data.cache else None
+    if cache_key is not None:
+        cached = cache.load(cache_key, rng, warn)
+        if cached is not None:
+            return cached
+    warnings: list[str] = []
+
+    def record(message: str) -> None:
+        warnings.append(message)
+        warn(message)
+
+    dataset = _load(config, rng, record, base)
+    if cache_key is not None:
+        cache.store(cache_key, dataset, rng, warnings)
+    return dataset
+
+
+def _load(config: Config, rng: np.random.Generator, warn: Callable[[str], None], base: Model | None) -> Dataset:
     data = config.data
     train_path = str(config.resolve(data.train))
     frame = read_csv(train_path)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,19 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ROOT / "datasets"
 CONFIGS = ROOT / "configs"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory: pytest.TempPathFactory):
+    """Tests (and the CLI processes they start) never touch the user's data cache."""
+    folder = tmp_path_factory.mktemp("nnctl-cache")
+    previous = os.environ.get("NNCTL_CACHE_DIR")
+    os.environ["NNCTL_CACHE_DIR"] = str(folder)
+    yield folder
+    if previous is None:
+        del os.environ["NNCTL_CACHE_DIR"]
+    else:
+        os.environ["NNCTL_CACHE_DIR"] = previous
 
 
 @pytest.fixture
