@@ -37,8 +37,7 @@ $(BENCH_STAMP): $(STAMP)
 
 # nnctl against scikit-learn and PyTorch on W1/W2, predict throughput, then start-up; exits 1 if a goal is missed
 bench: $(BENCH_STAMP)
-	$(BIN)/python benchmarks/bench.py
-	$(BIN)/python benchmarks/startup.py
+	$(BIN)/python benchmarks/bench.py; status=$$?; $(BIN)/python benchmarks/startup.py && exit $$status
 
 clean:
 	rm -rf $(VENV) models .pytest_cache .mypy_cache .ruff_cache build *.egg-info
