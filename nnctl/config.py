@@ -245,6 +245,8 @@ class TrainingConfig(_Section):
     dtype: Literal["float32", "float64"] = Field("float32", description="floating-point precision")
     shuffle: bool = Field(True, description="reshuffle the training rows every epoch")
     clip_norm: float | None = Field(None, gt=0, description="rescale gradients whose global L2 norm exceeds this")
+    threads: int | None = Field(None, ge=1, description="BLAS threads for this run (default: OMP_NUM_THREADS / "
+                                "OPENBLAS_NUM_THREADS, else every core)")
     early_stopping: EarlyStoppingConfig | None = Field(None, description="stop when the monitor stops improving")
     checkpoint_every: int | None = Field(None, ge=1, description="write a resumable checkpoint every N epochs")
     checkpoint: str | None = Field(None, description="checkpoint path (default: OUTPUT with .ckpt.npz)")

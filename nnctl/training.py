@@ -7,9 +7,10 @@ models and checkpoints atomically. Progress goes to a `Callback`; the library it
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,18 @@ def _check_monitor(name: str, key: str, config: Config, dataset: Dataset) -> Non
                if name.startswith("val_") and dataset.validation is None
                else f"{dataset.target.task} does not compute it")
         raise ConfigError(f"{config.source}: {key}: cannot monitor '{name}': {why} (available: {', '.join(available)})")
+
+
+@contextlib.contextmanager
+def _threads(limit: int | None) -> Iterator[None]:
+    """Cap the BLAS thread pool while training (the environment's OMP_NUM_THREADS applies otherwise)."""
+    if limit is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=limit, user_api="blas"):
+        yield
 
 
 def _interrupted(loop: Loop, model: Model, ckpt: Path | None) -> TrainingInterrupted:
@@ -261,7 +274,8 @@ def train(config: Config, output: str | Path | None = None, callback: Callback |
         callback.on_checkpoint(str(ckpt), epoch)
 
     try:
-        loop.run(callback, checkpoint if ckpt is not None else None, config.training.checkpoint_every)
+        with _threads(config.training.threads):
+            loop.run(callback, checkpoint if ckpt is not None else None, config.training.checkpoint_every)
     except KeyboardInterrupt:
         raise _interrupted(loop, model, ckpt) from None
     model.state.update(loop.state())
@@ -312,7 +326,7 @@ def describe(config: Config, warn: Any) -> tuple[Dataset, list[int], list[str], 
         "schedule": f"{config.schedule.name} ({args(config.schedule)})" if config.schedule.hyperparameters()
         else config.schedule.name,
         "training": f"{t.epochs} epochs, batch_size {loop.batch}, {t.dtype}, shuffle {str(t.shuffle).lower()}, "
-                    f"clip_norm {t.clip_norm or 'off'}",
+                    f"clip_norm {t.clip_norm or 'off'}, threads {t.threads or 'default'}",
         "early_stopping": (f"monitor {t.early_stopping.monitor}, patience {t.early_stopping.patience}, min_delta "
                            f"{t.early_stopping.min_delta}, restore_best {str(t.early_stopping.restore_best).lower()}"
                            if t.early_stopping else "off"),

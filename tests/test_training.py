@@ -391,3 +391,19 @@ def test_wide_rows_gathered_per_batch_train_exactly_like_a_shuffled_copy(write_c
         monkeypatch.setattr(nnctl.loop, "WIDE_ROW_BYTES", threshold)
         runs.append(train(load_config(write_config(config)), save=False).model.network.params.tobytes())
     assert runs[0] == runs[1]
+
+
+def test_training_threads_caps_the_blas_pool(write_config):
+    from threadpoolctl import threadpool_info
+
+    seen: list[int] = []
+
+    class Watch(Callback):
+        def on_epoch(self, stats):
+            seen.extend(pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas")
+
+    train(load_config(write_config(iris_config(training={"epochs": 2, "threads": 1}))), save=False,
+          callback=Watch())
+    assert seen and set(seen) == {1}
+    with pytest.raises(ConfigError, match=r"training\.threads"):
+        load_config(write_config(iris_config(training={"threads": 0})))
