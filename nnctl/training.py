@@ -241,6 +241,9 @@ def train(config: Config, output: str | Path | None = None, callback: Callback |
     resolved = resolved_config(config, dataset, sizes, activations, inits)
     model = Model(network, dataset.preprocessor, dataset.target, dataset.loss, config=resolved)
     loop = _build_loop(config, dataset, model, rng)
+    if config.training.batch_size > len(dataset.train):
+        callback.on_warning(f"{config.source}: training.batch_size {config.training.batch_size} is more than the "
+                            f"{len(dataset.train)} training rows; each epoch is one step of all of them")
     if resume is not None and base is not None:
         changed = [k for k in _differences(base.config, resolved) if not k.startswith(_RESUME_MAY_CHANGE)]
         if changed:

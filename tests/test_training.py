@@ -407,3 +407,16 @@ def test_training_threads_caps_the_blas_pool(write_config):
     assert seen and set(seen) == {1}
     with pytest.raises(ConfigError, match=r"training\.threads"):
         load_config(write_config(iris_config(training={"threads": 0})))
+
+
+def test_a_batch_larger_than_the_data_is_one_step_per_epoch_with_a_warning(write_config):
+    warnings: list[str] = []
+
+    class Record(Callback):
+        def on_warning(self, message):
+            warnings.append(message)
+
+    result = train(load_config(write_config(iris_config(training={"epochs": 2, "batch_size": 1000}))),
+                   save=False, callback=Record())
+    assert any("training.batch_size 1000 is more than the 120 training rows" in w for w in warnings)
+    assert result.model.state["optimizer"]["t"] == 2  # one Adam step per epoch
