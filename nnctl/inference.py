@@ -1,7 +1,7 @@
 """Predictions and evaluation on rows of data, using only what the model file stores.
 
 `predict` is a pipeline stage: rows stream in (CSV or JSON lines), predictions stream out chunk by chunk,
-and nothing on its path imports pandas. `evaluate` reads a whole labelled CSV with pandas.
+and a small input never imports pandas (`nnctl.stream`). `evaluate` reads a whole labelled CSV with pandas.
 """
 
 from __future__ import annotations

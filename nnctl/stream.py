@@ -1,8 +1,10 @@
-"""Rows from a CSV or JSON-lines stream, in chunks, without pandas: the input side of `nnctl predict`.
+"""Rows from a CSV or JSON-lines stream, in chunks: the input side of `nnctl predict`.
 
 A chunk is handed on when it is full *or* when the input has nothing more ready (a pipe whose writer is
 slow), so a pipeline stage sees its first predictions before its input ends, while a file or a fast pipe is
-read in big chunks. Memory stays bounded by one chunk, however long the input.
+read in big chunks. Memory stays bounded by one chunk, however long the input. Rows are parsed by the `csv`
+module, or, for blocks of plain numbers, by NumPy's C parser — and pandas' for big blocks, so pandas is
+imported only when the input is big enough to repay its import.
 """
 
 from __future__ import annotations

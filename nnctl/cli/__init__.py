@@ -2,7 +2,7 @@
 
 Each command is a typed signature, a docstring (its --help) and a call into the library; what it shows is
 in `render`. Data goes to stdout, messages for humans to stderr. Library modules are imported inside each
-command, so `nnctl --help` pays for neither NumPy nor pandas, and `predict` never imports pandas.
+command, so `nnctl --help` pays for neither NumPy nor pandas, and a small `predict` not for pandas.
 """
 
 from __future__ import annotations
