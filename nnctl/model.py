@@ -9,8 +9,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +19,7 @@ import numpy as np
 from nnctl import __version__
 from nnctl._types import Array
 from nnctl.errors import ModelFileError, OutputError
+from nnctl.files import replace_on_success
 from nnctl.losses import LOSSES
 from nnctl.metrics import batched_output, classification_metrics, confusion_matrix, regression_metrics
 from nnctl.network import Network
@@ -123,27 +122,14 @@ def write_npz_atomic(path: Path, entries: dict[str, np.ndarray]) -> None:
     """Write an .npz readable by `np.load(allow_pickle=False)`; the target is replaced only when complete."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise OutputError(f"{path}: cannot write the model file ({exc.strerror})") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            with zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
-                for key, value in entries.items():
-                    info = zipfile.ZipInfo(f"{key}.npy", date_time=_ZIP_TIME)
-                    with archive.open(info, "w", force_zip64=True) as member:
-                        np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as exc:  # a full disk, say: the old file stays, the partial one goes
-        Path(tmp).unlink(missing_ok=True)
-        kept = "the previous file is unchanged" if path.exists() else "nothing was written"
-        raise OutputError(f"{path}: cannot write the model file ({exc.strerror}); {kept}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with (replace_on_success(path, "wb", what="the model file") as handle,
+          zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive):
+        for key, value in entries.items():
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=_ZIP_TIME)
+            with archive.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
 
 
 def load_model(path: str | Path) -> Model:

@@ -216,6 +216,7 @@ def predict(
                                                     "when its probability is at least this.")] = None,
 ) -> None:
     """Predict the target for each input row; streams CSV (or JSON lines) to stdout as rows arrive."""
+    from nnctl.files import replace_on_success
     from nnctl.inference import predict as run
     from nnctl.model import load_model
     from nnctl.stream import open_input
@@ -231,32 +232,11 @@ def predict(
                 run(loaded, source, sys.stdout, **options)
                 sys.stdout.flush()
             else:
-                with _replace_on_success(output) as handle:
+                with replace_on_success(output, "w", what="the predictions", cannot_open=InputError) as handle:
                     run(loaded, source, handle, **options)
         finally:
             if source is not sys.stdin.buffer:
                 source.close()
-
-
-@contextmanager
-def _replace_on_success(path: Path) -> Iterator[Any]:
-    """Write to a temporary file beside `path` and rename it over `path` only when the body succeeds."""
-    import tempfile
-
-    from nnctl.errors import InputError
-
-    folder = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot write there ({exc.strerror})") from None
-    try:
-        with open(fd, "w", encoding="utf-8", newline="") as handle:
-            yield handle
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 @app.command()
@@ -325,6 +305,7 @@ def init(
                                                 "existing file) instead of to stdout.")] = None,
 ) -> None:
     """Write a starter config for a CSV: task, features, layers, loss and optimizer chosen from the data."""
+    from nnctl.files import replace_on_success
     from nnctl.starter import starter_config
 
     with _errors():
@@ -335,7 +316,7 @@ def init(
         if output is None:
             sys.stdout.write(text)
             return
-        with _replace_on_success(output) as handle:
+        with replace_on_success(output, "w", what="the config", cannot_open=InputError) as handle:
             handle.write(text)
         stderr.print(f"wrote {escape(str(output))}; next: nnctl check {escape(str(output))}")
 
