@@ -5,11 +5,10 @@ The preprocessing itself lives in `nnctl.preprocess`, which needs no pandas, so 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
-import numpy as np
 import pandas as pd
 
 from nnctl.errors import DataError
@@ -57,8 +56,3 @@ def check_header(columns: pd.Index, name: str) -> None:
 def require_columns(frame: pd.DataFrame, columns: Sequence[str], source: str, role: str) -> None:
     """DataError naming the first missing column and the closest existing one."""
     require_names([str(c) for c in frame.columns], columns, source, role)
-
-
-def line_of(index: Hashable) -> int:
-    """CSV line of a row from its pandas index (line 1 is the header)."""
-    return int(index) + 2 if isinstance(index, int | np.integer) else 0

@@ -12,10 +12,10 @@ import pandas as pd
 from nnctl import cache
 from nnctl._types import Array
 from nnctl.config import Config
-from nnctl.data import line_of, read_csv, require_columns
+from nnctl.data import read_csv, require_columns
 from nnctl.errors import ConfigError, DataError
 from nnctl.losses import LOSSES
-from nnctl.preprocess import Preprocessor, TargetEncoder, is_numeric
+from nnctl.preprocess import Preprocessor, TargetEncoder, is_numeric, line_of
 
 if TYPE_CHECKING:
     from nnctl.model import Model

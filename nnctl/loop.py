@@ -24,7 +24,7 @@ from nnctl.losses import LOSSES
 from nnctl.metrics import RunningMetrics
 from nnctl.model import Model
 from nnctl.optimizers import Optimizer
-from nnctl.schedules import Schedule, monitor_mode
+from nnctl.schedules import Schedule, improved, monitor_mode
 
 
 @dataclass
@@ -77,8 +77,7 @@ class EarlyStopping:
     def update(self, epoch: int, row: dict[str, Any], params: Array) -> bool:
         """Record epoch `epoch`'s row; True when training should stop."""
         value = float(row[self.monitor])
-        if self.best is None or (value < self.best - self.min_delta if self.mode == "min"
-                                 else value > self.best + self.min_delta):
+        if improved(value, self.best, self.mode, self.min_delta):
             self.best, self.best_epoch, self.wait = value, epoch, 0
             if self.restore_best:
                 if self.best_params is None:

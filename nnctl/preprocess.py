@@ -11,7 +11,7 @@ by pandas at training time and by the `csv` module at predict time means the sam
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -356,7 +356,11 @@ def _target_numbers(series: pd.Series, source: str) -> np.ndarray:
     return values
 
 
+def line_of(index: Hashable) -> int:
+    """CSV line of a row from its pandas index (line 1 is the header), or 0 when the index is not a row number."""
+    return int(index) + 2 if isinstance(index, int | np.integer) else 0
+
+
 def _line(series: pd.Series, i: int) -> int:
-    """CSV line of the series' i-th row (pandas' row number + 2: the header is line 1)."""
-    index = series.index[i]
-    return int(index) + 2 if isinstance(index, int | np.integer) else i + 2
+    """CSV line of the series' i-th row; its position when the index holds no row numbers."""
+    return line_of(series.index[i]) or i + 2

@@ -20,6 +20,13 @@ def monitor_mode(name: str) -> str:
     return "max" if name.endswith(_MAXIMISED) else "min"
 
 
+def improved(value: float, best: float | None, mode: str, min_delta: float) -> bool:
+    """Whether `value` beats `best` by more than `min_delta` in the monitor's direction (the first value does)."""
+    if best is None:
+        return True
+    return value < best - min_delta if mode == "min" else value > best + min_delta
+
+
 class Schedule:
     """The constant schedule, and the base class: the rate is the optimizer's learning_rate every epoch."""
 
@@ -115,9 +122,7 @@ class Plateau(Schedule):
 
     def observe(self, row: dict[str, Any]) -> None:
         value = float(row[self.monitor])
-        improved = self.best is None or (value < self.best - self.min_delta if self.mode == "min"
-                                         else value > self.best + self.min_delta)
-        if improved:
+        if improved(value, self.best, self.mode, self.min_delta):
             self.best, self.wait = value, 0
         elif self.cooling:
             self.cooling -= 1
