@@ -30,6 +30,7 @@ from nnctl.activations import ACTIVATIONS
 from nnctl.errors import ConfigError
 from nnctl.initializers import INITIALIZERS
 from nnctl.losses import LOSSES
+from nnctl.metrics import CLASSIFICATION, REGRESSION
 from nnctl.optimizers import OPTIMIZERS
 from nnctl.registry import closest, unknown_name_message
 from nnctl.schedules import SCHEDULES
@@ -58,8 +59,8 @@ LossName = Annotated[str, _choice("loss", LOSSES), _enum(LOSSES)]
 OptimizerName = Annotated[str, _choice("optimizer", OPTIMIZERS), _enum(OPTIMIZERS)]
 ScheduleName = Annotated[str, _choice("schedule", SCHEDULES), _enum(SCHEDULES)]
 # Training metrics come from the batch outputs (loss, accuracy or MAE/RMSE/R²); validation adds precision etc.
-MONITORS = [*(f"train_{m}" for m in ("loss", "accuracy", "mae", "rmse", "r2")),
-            *(f"val_{m}" for m in ("loss", "accuracy", "precision", "recall", "f1", "mae", "rmse", "r2"))]
+MONITORS = [*(f"train_{m}" for m in ("loss", "accuracy", *REGRESSION)),
+            *(f"val_{m}" for m in ("loss", *CLASSIFICATION, *REGRESSION))]
 MonitorName = Annotated[str, _choice("monitor", MONITORS), _enum(MONITORS)]
 _SCALES, _POLICIES, _TARGET_SCALES = ["standard", "minmax", "none"], ["impute", "drop", "error"], ["none", "standard"]
 ScaleName = Annotated[str, _choice("scale", _SCALES), _enum(_SCALES)]

@@ -12,7 +12,13 @@ import numpy as np
 
 from nnctl._types import Array, IntArray
 
+CLASSIFICATION = ("accuracy", "precision", "recall", "f1")  # what evaluate and validation report, by task
+REGRESSION = ("mae", "rmse", "r2")
 HIGHER_IS_BETTER = ("accuracy", "precision", "recall", "f1", "r2")
+
+
+def metric_names(task: str) -> tuple[str, ...]:
+    return CLASSIFICATION if task == "classification" else REGRESSION
 
 
 def confusion_matrix(y_true: IntArray, y_pred: IntArray, n_classes: int) -> IntArray:

@@ -10,14 +10,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from nnctl.metrics import HIGHER_IS_BETTER
 from nnctl.registry import Registry
-
-_MAXIMISED = ("accuracy", "precision", "recall", "f1", "r2")
 
 
 def monitor_mode(name: str) -> str:
     """'max' for metrics that grow as the model improves (accuracy, f1, r2, ...), 'min' for losses and errors."""
-    return "max" if name.endswith(_MAXIMISED) else "min"
+    return "max" if name.endswith(HIGHER_IS_BETTER) else "min"
 
 
 def improved(value: float, best: float | None, mode: str, min_delta: float) -> bool:

@@ -23,6 +23,7 @@ from nnctl.errors import ConfigError, InputError, ModelFileError, TrainingError,
 from nnctl.initializers import default_init
 from nnctl.loop import Callback, EarlyStopping, EpochStats, Loop, signals_held
 from nnctl.losses import LOSSES
+from nnctl.metrics import metric_names
 from nnctl.model import Model, load_model
 from nnctl.network import Network, available_memory, parameter_count, training_bytes
 from nnctl.schedules import monitor_mode
@@ -117,12 +118,12 @@ def checkpoint_path(config: Config, output: Path | None) -> Path | None:
 
 def _check_monitor(name: str, key: str, config: Config, dataset: Dataset) -> None:
     """A monitored metric must be one this run computes."""
-    train_metrics = ["accuracy"] if dataset.target.task == "classification" else ["mae", "rmse", "r2"]
-    val_metrics = (["accuracy", "precision", "recall", "f1"] if dataset.target.task == "classification"
-                   else ["mae", "rmse", "r2"])
+    # the history's train metrics come from the batch outputs: accuracy only, for a classifier
+    task = dataset.target.task
+    train_metrics = ("accuracy",) if task == "classification" else metric_names(task)
     available = ["train_loss", *(f"train_{m}" for m in train_metrics)]
     if dataset.validation is not None:
-        available += ["val_loss", *(f"val_{m}" for m in val_metrics)]
+        available += ["val_loss", *(f"val_{m}" for m in metric_names(task))]
     if name not in available:
         why = ("there is no validation data (set data.validation_split > 0 or data.validation)"
                if name.startswith("val_") and dataset.validation is None
@@ -158,8 +159,7 @@ def _interrupted(loop: Loop, model: Model, ckpt: Path | None) -> TrainingInterru
 
 def final_metrics(task: str, validation: bool) -> list[str]:
     """The names of the numbers a finished run reports (its summary): train_* and, with validation, val_*."""
-    metrics = ["loss", *(("accuracy", "precision", "recall", "f1") if task == "classification"
-                         else ("mae", "rmse", "r2"))]
+    metrics = ["loss", *metric_names(task)]
     return [f"{split}_{m}" for split in ("train", "val")[: 1 + validation] for m in metrics]
 
 
