@@ -149,9 +149,8 @@ class Loop:
         # cache, instead of copying (and page-faulting) the whole matrix again: same batches, less memory.
         t = self.train
         self.wide = t.X.shape[1] * t.X.itemsize >= WIDE_ROW_BYTES
-        self.x_batch = np.empty((self.batch, t.X.shape[1]), t.X.dtype) if self.wide else t.X[:0]
-        copies = ([t.X[:0] if self.wide else np.empty_like(t.X)] + [np.empty_like(a) for a in (t.Y, t.y)]
-                  + ([np.empty_like(t.w)] if t.w is not None else []))
+        self.x_buffer = np.empty((self.batch, t.X.shape[1]), t.X.dtype) if self.wide else np.empty_like(t.X)
+        copies = [np.empty_like(a) for a in (t.Y, t.y, t.w) if a is not None]
         for epoch in range(len(history) + 1, self.epochs + 1):
             self.optimizer.learning_rate = self.schedule.rate(epoch - 1, self.base_rate, self.epochs)
             # A diverging run overflows on its way to inf/NaN; the guards in _epoch report it as one message.
@@ -172,27 +171,26 @@ class Loop:
     def _epoch(self, epoch: int, copies: list[np.ndarray]) -> EpochStats:
         started = time.perf_counter()
         t = self.train
-        parts = [t.X, t.Y, t.y] + ([t.w] if t.w is not None else [])
-        order = None
+        X, parts = t.X, [a for a in (t.Y, t.y, t.w) if a is not None]
+        gather = None  # the shuffled row order, when wide rows are gathered batch by batch
         if self.shuffle:
             order = self.rng.permutation(len(t))
-            for i, (source, target) in enumerate(zip(parts, copies, strict=True)):
-                if i or not self.wide:
-                    np.take(source, order, axis=0, out=target)
-                    parts[i] = target
-        X, Y, y = parts[0], parts[1], parts[2]
-        w = parts[3] if len(parts) > 3 else None
+            parts = [np.take(a, order, axis=0, out=c) for a, c in zip(parts, copies, strict=True)]
+            if self.wide:
+                gather = order
+            else:
+                X = np.take(X, order, axis=0, out=self.x_buffer)
+        Y, y = parts[0], parts[1]
+        w = parts[2] if t.w is not None else None
         network, loss, ws, B = self.model.network, LOSSES[self.model.loss], self.ws, self.batch
         rng = self.rng if self.dropout else None
         self.running.reset()
         total = 0.0
-        gather = self.wide and order is not None
         for start in range(0, len(X), B):
-            Xb, Yb = X[start : start + B], Y[start : start + B]
-            if gather:
-                rows = order[start : start + B]  # type: ignore[index]
-                Xb = np.take(X, rows, axis=0, out=self.x_batch[: len(rows)])
-            wb = None if w is None else w[start : start + B]
+            rows = slice(start, start + B)
+            Yb = Y[rows]
+            Xb = X[rows] if gather is None else np.take(X, gather[rows], axis=0, out=self.x_buffer[: len(Yb)])
+            wb = None if w is None else w[rows]
             m = len(Xb)
             A = network.forward_train(ws, Xb, rng)
             scratch = ws.scratch[-1][:m]
@@ -206,7 +204,7 @@ class Loop:
                                     f"{start // B + 1}; lower optimizer.learning_rate (now "
                                     f"{self.optimizer.learning_rate:g}) or check the data's scale")
             total += value * m
-            self.running.add(A, Yb, y[start : start + B], scratch)
+            self.running.add(A, Yb, y[rows], scratch)
             network.backward(ws, Xb, Yb, loss, wb, dropout=self.dropout)
             if self.clip_norm is not None:
                 clip_global_norm(network.grads, self.clip_norm)
