@@ -134,19 +134,6 @@ def run_torch(name: str, X: np.ndarray, y: np.ndarray, epochs: int) -> tuple[flo
     return seconds, accuracy
 
 
-# VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec, so a child started by a
-# big process would report the parent's peak
-MEASURE = """
-import runpy, sys
-sys.argv = ["nnctl", *sys.argv[1:]]
-try:
-    runpy.run_module("nnctl", run_name="__main__")
-finally:
-    peak = next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:"))
-    sys.stderr.write(f"\\nrss_kb={peak}\\n")
-"""
-
-
 def load_times(name: str) -> tuple[float, float, int]:
     """Seconds to turn the workload's CSV into training arrays: parsing it, and from the data cache."""
     from nnctl.config import load_config
@@ -179,13 +166,14 @@ def predict_throughput(rows: int) -> tuple[float, float, int]:
                 f"for _ in range({rows // 20_000}): sys.stdout.write(chunk)\n")
         source = subprocess.Popen([sys.executable, "-c", feed], stdout=subprocess.PIPE)
         started = time.perf_counter()
-        result = subprocess.run([sys.executable, "-c", MEASURE, "predict", str(model)], stdin=source.stdout,
+        result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "peak_memory.py"), "predict", str(model)],
+                                stdin=source.stdout,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)
         elapsed = time.perf_counter() - started
         source.wait()
         if result.returncode:
             sys.exit(f"predict failed: {result.stderr.strip()}")
-        rss = int(result.stderr.strip().splitlines()[-1].split("=")[1])
+        rss = int(result.stderr.strip().splitlines()[-1].split()[0].removeprefix("rss_kb="))
         return rows / elapsed, rss / 1024, rows
 
 

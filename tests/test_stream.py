@@ -80,30 +80,21 @@ def test_output_starts_before_the_input_ends(tmp_path):
     assert proc.returncode == 0
 
 
-# VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec
-_MEASURE = """
-import runpy, sys
-sys.argv = ["nnctl", *sys.argv[1:]]
-try:
-    runpy.run_module("nnctl", run_name="__main__")
-finally:
-    peak = next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:"))
-    sys.stderr.write(f"\\nrss_kb={peak} pandas={'pandas' in sys.modules}\\n")
-"""
-
-
 def test_memory_stays_flat_however_long_the_input_and_small_inputs_skip_pandas(tmp_path):
     model = tmp_path / "iris.npz"
     subprocess.run([sys.executable, "-m", "nnctl", "train", "configs/iris.yaml", "-o", str(model), "-q",
                     "--epochs", "1"], cwd=ROOT, check=True, timeout=120)
 
     def measure(rows: int) -> tuple[int, bool]:
-        feed = ("import sys\nsys.stdout.write('sepal_length,sepal_width,petal_length,petal_width\\n')\n"
-                f"for _ in range({rows // 1000}): sys.stdout.write('5.1,3.5,1.4,0.2\\n' * 1000)\n")
-        source = subprocess.Popen([sys.executable, "-c", feed], stdout=subprocess.PIPE)
-        result = subprocess.run([sys.executable, "-c", _MEASURE, "predict", str(model)], stdin=source.stdout,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT, timeout=300)
-        source.wait()
+        # from a file, not a pipe: how a pipe's writer keeps pace decides block sizes, and so whether pandas
+        # is imported at all, which would make the two peaks incomparable
+        data = tmp_path / f"{rows}.csv"
+        data.write_text("sepal_length,sepal_width,petal_length,petal_width\n" + "5.1,3.5,1.4,0.2\n" * rows)
+        with data.open("rb") as source:
+            result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "peak_memory.py"), "predict",
+                                     str(model)], stdin=source, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                    text=True, cwd=ROOT, timeout=300)
+        data.unlink()
         assert result.returncode == 0, result.stderr
         report = result.stderr.strip().splitlines()[-1]
         rss, pandas = report.split()
