@@ -20,6 +20,13 @@ from nnctl._types import Array
 from nnctl.registry import Registry
 
 
+def _decay_rates(**rates: float) -> None:
+    """Momentum and moving-average rates live in [0, 1)."""
+    for key, value in rates.items():
+        if not 0 <= value < 1:
+            raise ValueError(f"{key} must be in [0, 1), not {value}")
+
+
 class Optimizer:
     """Base class: `step(grads)` updates `params` in place; `state()` holds what an exact resume needs.
 
@@ -69,8 +76,7 @@ class SGD(Optimizer):
     def __init__(self, params: Array, learning_rate: float = 0.01, momentum: float = 0.0,
                  nesterov: bool = False, weight_decay: float = 0.0) -> None:
         super().__init__(params, learning_rate, weight_decay)
-        if not 0 <= momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), not {momentum}")
+        _decay_rates(momentum=momentum)
         if nesterov and momentum == 0:
             raise ValueError("nesterov needs momentum > 0 (e.g. momentum: 0.9)")
         self.momentum, self.nesterov = momentum, nesterov
@@ -115,9 +121,7 @@ class Adam(Optimizer):
     def __init__(self, params: Array, learning_rate: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-8, weight_decay: float = 0.0) -> None:
         super().__init__(params, learning_rate, weight_decay)
-        for key, value in (("beta1", beta1), ("beta2", beta2)):
-            if not 0 <= value < 1:
-                raise ValueError(f"{key} must be in [0, 1), not {value}")
+        _decay_rates(beta1=beta1, beta2=beta2)
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
         self.m = np.zeros_like(params)
         self.v = np.zeros_like(params)
@@ -180,9 +184,7 @@ class RMSprop(Optimizer):
     def __init__(self, params: Array, learning_rate: float = 0.001, rho: float = 0.9, eps: float = 1e-8,
                  momentum: float = 0.0, weight_decay: float = 0.0) -> None:
         super().__init__(params, learning_rate, weight_decay)
-        for key, value in (("rho", rho), ("momentum", momentum)):
-            if not 0 <= value < 1:
-                raise ValueError(f"{key} must be in [0, 1), not {value}")
+        _decay_rates(rho=rho, momentum=momentum)
         self.rho, self.eps, self.momentum = rho, eps, momentum
         self.v = np.zeros_like(params)
         self.buf = np.zeros_like(params) if momentum else None
