@@ -20,7 +20,16 @@ import typer
 from rich.markup import escape
 
 from nnctl import __version__
-from nnctl.cli.render import Reporter, network_table, scores_table, show_model, stderr, stdout, summary_table
+from nnctl.cli.render import (
+    Reporter,
+    network_table,
+    scores_table,
+    show_model,
+    silence,
+    stderr,
+    stdout,
+    summary_table,
+)
 from nnctl.errors import InputError, NnctlError, TrainingInterrupted
 
 app = typer.Typer(
@@ -61,7 +70,7 @@ def _errors() -> Iterator[None]:
         raise typer.Exit(130) from None
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly, and keep Python from failing to flush stdout at exit.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        silence(sys.stdout.fileno())
         raise typer.Exit(0) from None
     except Exception as exc:  # a bug in nnctl: still one line, and the way to the details
         if _DEBUG:

@@ -77,7 +77,7 @@ class Reporter:
         try:
             stderr.print(text, markup=markup)
         except BrokenPipeError:
-            _silence(2)
+            silence(2)
             self.quiet = True
 
     def on_warning(self, message: str) -> None:
@@ -110,7 +110,7 @@ class Reporter:
             try:
                 print(json.dumps({"epochs": stats.epochs, **stats.record()}), flush=True)
             except BrokenPipeError:  # the reader of the log left; the model is still worth finishing
-                _silence(1)
+                silence(1)
                 self.jsonl, self.quiet = False, True
             return
         text = epoch_text(stats)
@@ -128,7 +128,7 @@ class Reporter:
             self.progress.stop()
 
 
-def _silence(fd: int) -> None:
+def silence(fd: int) -> None:
     """Point a closed pipe's file descriptor at /dev/null, so later writes (and Python's exit) do not fail."""
     import os
 
