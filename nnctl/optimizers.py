@@ -114,6 +114,9 @@ class Adam(Optimizer):
     """Adam (Kingma & Ba 2015, Algorithm 1):
     m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
     params -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps).
+
+    The moments are kept undamped, `m_acc` = m / (1 - b1) and `v_acc` = v / (1 - b2), so each update is
+    `m_acc = b1 m_acc + g`: two whole-buffer passes fewer per step than the textbook form.
     """
 
     name = "adam"
@@ -123,24 +126,22 @@ class Adam(Optimizer):
         super().__init__(params, learning_rate, weight_decay)
         _decay_rates(beta1=beta1, beta2=beta2)
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
-        self.m = np.zeros_like(params)
-        self.v = np.zeros_like(params)
+        self.m_acc = np.zeros_like(params)
+        self.v_acc = np.zeros_like(params)
 
     def step(self, grads: Array) -> None:
         self.t += 1
         self._decay(grads)
         b1, b2 = self.beta1, self.beta2
-        # lr * m_hat / (sqrt(v_hat) + eps) with c = sqrt(1 - b2^t): = lr c / (1 - b1^t) * m / (sqrt(v) + eps c),
-        # one pass fewer than correcting v first
-        c = math.sqrt(1 - b2**self.t)
-        eps, rate = self.eps * c, self.learning_rate * c / (1 - b1**self.t)
-        m, v, tmp = self.m, self.v, self._tmp
+        # With s = sqrt((1 - b2) / (1 - b2^t)): lr m_hat / (sqrt(v_hat) + eps)
+        #   = lr (1 - b1) / ((1 - b1^t) s) * m_acc / (sqrt(v_acc) + eps / s), the scalars computed once.
+        s = math.sqrt((1 - b2) / (1 - b2**self.t))
+        eps, rate = self.eps / s, self.learning_rate * (1 - b1) / ((1 - b1**self.t) * s)
+        m, v, tmp = self.m_acc, self.v_acc, self._tmp
         m *= b1
-        np.multiply(grads, 1 - b1, out=tmp)
-        m += tmp
+        m += grads
         v *= b2
         np.square(grads, out=tmp)
-        tmp *= 1 - b2
         v += tmp
         np.sqrt(v, out=tmp)
         tmp += eps
@@ -152,12 +153,16 @@ class Adam(Optimizer):
         self._add_l2(grads)
 
     def state(self) -> dict[str, Any]:
-        return {"t": self.t, "m": self.m, "v": self.v}
+        return {"t": self.t, "m_acc": self.m_acc, "v_acc": self.v_acc}
 
     def load_state(self, state: dict[str, Any]) -> None:
         super().load_state(state)
-        self.m[...] = state["m"]
-        self.v[...] = state["v"]
+        if "m_acc" in state:
+            self.m_acc[...] = state["m_acc"]
+            self.v_acc[...] = state["v_acc"]
+        else:  # a checkpoint from before the undamped form holds m and v: rescale them (exact up to rounding)
+            self.m_acc[...] = state["m"] / (1 - self.beta1)
+            self.v_acc[...] = state["v"] / (1 - self.beta2)
 
 
 class AdamW(Adam):
