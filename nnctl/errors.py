@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
+
 
 class NnctlError(Exception):
     """Base of all nnctl errors. The message is one actionable line for the user."""
@@ -25,6 +28,20 @@ class DataError(InputError):
 
 class ModelFileError(InputError):
     """A model file is missing, corrupt, or not an nnctl model."""
+
+
+class MissingExtraError(InputError):
+    """A command needs an optional package that is not installed (exit 2); the message names the extra."""
+
+
+def require(module: str, extra: str, feature: str) -> ModuleType:
+    """Import an optional package, or raise MissingExtraError saying how to install it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        package = module.split(".")[0]
+        raise MissingExtraError(f"{feature} needs the '{package}' package, which is not installed; install it with: "
+                           f"pip install 'nnctl[{extra}]'") from None
 
 
 class TrainingError(NnctlError):

@@ -338,6 +338,9 @@ def schema() -> None:
     typer.echo(json.dumps(json_schema(), indent=2))
 
 
+# --- commands that need an optional extra (plot, export) ---
+
+
 def main() -> None:
     """Console-script entry point: usage mistakes (unknown flag, missing argument, bad value) become one
     line on stderr and exit 2, like every other bad input."""
