@@ -4,8 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
+RESULTS_STAMP := $(VENV)/.results-installed
 
-.PHONY: install train test pytest lint startup bench clean
+.PHONY: install train test pytest lint startup bench results clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +39,14 @@ $(BENCH_STAMP): $(STAMP)
 # nnctl against scikit-learn and PyTorch on W1/W2, predict throughput, then start-up; exits 1 if a goal is missed
 bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/bench.py; status=$$?; $(BIN)/python benchmarks/startup.py && exit $$status
+
+$(RESULTS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,results]'
+	touch $(RESULTS_STAMP)
+
+# every shipped config's test metrics next to scikit-learn's MLP on the same split; exits 1 if nnctl is worse
+results: $(RESULTS_STAMP)
+	$(BIN)/python benchmarks/results.py
 
 clean:
 	rm -rf $(VENV) models .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -23,6 +23,9 @@ def _write(csv: Path, target: str, folder: Path) -> Path:
     ("iris", "species", "accuracy", 0.8),
     ("auto_mpg", "mpg", "r2", 0.5),
     ("breast_cancer", "diagnosis", "accuracy", 0.9),
+    ("wine", "cultivar", "accuracy", 0.9),
+    ("digits", "digit", "accuracy", 0.9),
+    ("diabetes", "progression", "r2", 0.2),
 ])
 def test_starter_configs_for_the_shipped_datasets_train_as_written(tmp_path, name, target, metric, floor):
     # As written, not with fewer epochs: at 100 epochs (or fewer, stopped early) each still trains in < 0.2 s.

@@ -420,3 +420,13 @@ def test_a_batch_larger_than_the_data_is_one_step_per_epoch_with_a_warning(write
                    save=False, callback=Record())
     assert any("training.batch_size 1000 is more than the 120 training rows" in w for w in warnings)
     assert result.model.state["optimizer"]["t"] == 2  # one Adam step per epoch
+
+
+@pytest.mark.parametrize(("name", "metric", "floor"), [
+    ("iris", "accuracy", 0.95), ("wine", "accuracy", 0.95), ("digits", "accuracy", 0.95),
+    ("breast_cancer", "accuracy", 0.95), ("auto_mpg", "r2", 0.8), ("diabetes", "r2", 0.35),
+])
+def test_every_shipped_config_trains_as_written(name, metric, floor):
+    """The configs the README's results table comes from, with their own seed and epochs (each < 0.5 s)."""
+    result = train(load_config(CONFIGS / f"{name}.yaml"), save=False)
+    assert result.final["validation"][metric] >= floor
