@@ -44,7 +44,7 @@ class Loss:
 
     def output_delta(self, A: Array, Y: Array, activation: Activation, out: Array, scratch: Array,
                      weights: Array | None = None) -> None:
-        """dL/dZ of the output layer, written to `out`: `(A - Y) / n` for the matching activation."""
+        """dL/dZ of the output layer, written to `out`: `fused_scale * (A - Y)` for the matching activation."""
         if activation.name == self.output_activation:
             np.subtract(A, Y, out=out)
             out *= self.fused_scale(A)

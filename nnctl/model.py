@@ -41,7 +41,7 @@ class Model:
     config: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
     # Everything an exact resume needs: epochs done, rng, optimizer/schedule/early-stopping state, and under
-    # "arrays" the arrays among them (saved as `optimizer.m`, `early_stopping.best`, ...).
+    # "arrays" the arrays among them (saved as `optimizer.m_acc`, `early_stopping.best`, ...).
     state: dict[str, Any] = field(default_factory=dict)
 
     @property
