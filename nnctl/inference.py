@@ -9,12 +9,14 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
 from nnctl.errors import DataError
+from nnctl.metrics import confusion_matrix
 from nnctl.model import Model
 from nnctl.stream import Chunk, read_chunks
 
@@ -102,8 +104,22 @@ def _json_value(value: Any) -> Any:
     return float(f"{value:.6g}") if isinstance(value, float) else value
 
 
+@dataclass
+class Evaluation:
+    """What `evaluate` measured on a labelled CSV, with the rows behind it (for `evaluate --plot`)."""
+
+    scores: dict[str, Any]  # what `evaluate` returns (and `nnctl evaluate --json` prints)
+    truth: np.ndarray  # per row: the true class index (classification) or target value (regression)
+    predicted: np.ndarray  # per row: the predicted class index, or the predicted value on the target's scale
+
+
 def evaluate(model: Model, source: str | Path) -> dict[str, Any]:
     """Loss and metrics of `model` on a labelled CSV (rows without a target are skipped)."""
+    return evaluation(model, source).scores
+
+
+def evaluation(model: Model, source: str | Path) -> Evaluation:
+    """`evaluate`'s scores, plus each row's true and predicted class index or value."""
     from nnctl.data import read_csv
 
     name = str(source)
@@ -117,9 +133,13 @@ def evaluate(model: Model, source: str | Path) -> dict[str, Any]:
     X = model.preprocessor.transform(frame, model.network.dtype, name)
     y, Y = model.target.encode(frame[target], model.network.dtype, name)
     scores: dict[str, Any] = {"rows": len(frame), **model.evaluate(X, Y, y)}
-    if model.task == "classification":
-        scores["confusion_matrix"] = {
-            "labels": list(model.target.classes),
-            "counts": model.confusion(X, y).tolist(),  # rows: true class, columns: predicted class
-        }
-    return scores
+    A = model.output(X)
+    if model.task != "classification":
+        return Evaluation(scores, y, model.target.values(A))
+    predicted = model.target.class_indices(A)
+    scores["confusion_matrix"] = {
+        "labels": list(model.target.classes),
+        # rows: true class, columns: predicted class
+        "counts": confusion_matrix(y, predicted, len(model.target.classes)).tolist(),
+    }
+    return Evaluation(scores, y, predicted)

@@ -253,17 +253,38 @@ def evaluate(
     model: Annotated[Path, typer.Argument(help="Model file (.npz).", show_default=False)],
     data: Annotated[Path, typer.Argument(help="Labelled CSV (with the target column).", show_default=False)],
     json_: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    plot_: Annotated[Path | None, typer.Option("--plot", metavar="PNG", help="Also draw the confusion matrix "
+                                               "(classification) or predicted against actual values "
+                                               "(regression) into this PNG (needs matplotlib, the 'plot' "
+                                               "extra).")] = None,
 ) -> None:
-    """Loss and metrics of a model on a labelled CSV: accuracy, or MAE, RMSE and R²."""
-    from nnctl.inference import evaluate as run
+    """Loss and metrics of a model on a labelled CSV: accuracy, or MAE, RMSE and R².
+
+    With --plot, the PNG is written (replaced only when complete) before the scores are printed, so a
+    plot that cannot be written prints no scores."""
+    from nnctl.inference import evaluation
     from nnctl.model import load_model
 
     with _errors():
-        scores = run(load_model(model), data)
+        note = None
+        if plot_ is None:
+            scores = evaluation(load_model(model), data).scores
+        else:
+            from nnctl.plot import evaluation_figure, require_matplotlib, save_png
+
+            require_matplotlib("nnctl evaluate --plot")
+            loaded = load_model(model)
+            result = evaluation(loaded, data)
+            save_png(evaluation_figure(loaded, result, model.name, data.name), plot_)
+            scores = result.scores
+            what = "confusion matrix" if loaded.task == "classification" else "predicted against actual values"
+            note = f"wrote {plot_} ({what})"
         if json_:
             typer.echo(json.dumps(scores))
         else:
             scores_table(scores)
+        if note is not None:
+            stderr.print(note, markup=False)
 
 
 @app.command()
@@ -339,6 +360,49 @@ def schema() -> None:
 
 
 # --- commands that need an optional extra (plot, export) ---
+
+
+@app.command()
+def export(
+    model: Annotated[Path, typer.Argument(help="Model file (.npz).", show_default=False)],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Where to write the ONNX file (default: "
+                                                "MODEL with the suffix .onnx).")] = None,
+) -> None:
+    """Export a model and its preprocessing as an ONNX graph, to run in any ONNX runtime.
+
+    Inputs are the raw columns: `numeric` (float32, NaN = missing) and `categorical` (strings); outputs
+    `probabilities` and `label`, or `prediction`. The file's metadata lists the columns in order and the
+    classes. Without -o, models/iris.npz is exported to models/iris.onnx. The file is replaced only when
+    complete, and an existing file that is not ONNX is never overwritten. Needs the onnx extra."""
+    from nnctl.export import save_onnx, signature
+    from nnctl.model import load_model
+
+    with _errors():
+        loaded = load_model(model)
+        path = output if output is not None else model.with_suffix(".onnx")
+        save_onnx(loaded, path)
+        stderr.print(f"wrote {path} ({signature(loaded)})", markup=False)
+
+
+@app.command()
+def plot(
+    model: Annotated[Path, typer.Argument(help="Model file (.npz).", show_default=False)],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Where to write the PNG (default: MODEL "
+                                                "with .npz replaced by .curves.png).")] = None,
+) -> None:
+    """Draw a model's training history as a PNG: loss per epoch, and accuracy (classification) or RMSE
+    (regression), training and validation, with the best epoch marked when early stopping recorded one.
+
+    Without -o, models/iris.npz is drawn to models/iris.curves.png. The PNG is replaced only when complete,
+    and an existing file that is not a PNG is never overwritten. Needs matplotlib (the 'plot' extra)."""
+    from nnctl.model import load_model
+    from nnctl.plot import curves_figure, require_matplotlib, save_png
+
+    with _errors():
+        require_matplotlib("nnctl plot")
+        path = output if output is not None else model.with_name(model.name.removesuffix(".npz") + ".curves.png")
+        save_png(curves_figure(load_model(model), model.name), path)
+        stderr.print(f"wrote {path} (training curves)", markup=False)
 
 
 def main() -> None:
