@@ -359,7 +359,59 @@ def schema() -> None:
     typer.echo(json.dumps(json_schema(), indent=2))
 
 
-# --- commands that need an optional extra (plot, export) ---
+# --- commands that need an optional extra (sweep, export, plot) ---
+
+
+@app.command()
+def sweep(
+    sweep_file: Annotated[Path, typer.Argument(metavar="SWEEP", help="Sweep file (YAML): a base config, the metric "
+                                               "that decides the best trial, and a search space.",
+                                               show_default=False)],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Folder for results.csv, results.json and "
+                                                "best.npz (default: the sweep file's `output`).")] = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", metavar="ADDRESS", help="Run the trials on an "
+                                                  "existing Dask cluster, e.g. tcp://HOST:8786 (default: an "
+                                                  "embedded local cluster).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Worker processes of the embedded "
+                                                "cluster (default: one per core).")] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print the results (as in results.json) on stdout.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table or summary on stderr.")] = False,
+) -> None:
+    """Train a config over a grid or random search space, trials in parallel on Dask; keep the best model.
+
+    Every trial is validated before any runs. A failing trial is recorded with its error and the others go
+    on; results.csv and results.json are updated as trials finish, so Ctrl-C (exit 130) keeps the finished
+    trials. Exit 1 when no trial succeeds. Needs Dask distributed (the 'sweep' extra)."""
+    from nnctl.cli.render import SweepView
+    from nnctl.errors import TrainingError
+    from nnctl.sweep import load_sweep, require_distributed, run_sweep, sweep_output
+
+    with _errors():
+        if scheduler is not None and workers is not None:
+            raise InputError("--workers sets the size of the embedded cluster; an existing cluster (--scheduler) "
+                             "has its own workers")
+        require_distributed()
+        view = SweepView(quiet)
+        plan = load_sweep(sweep_file, view.on_warning)
+        folder = sweep_output(plan, output)
+        try:
+            with _sigterm_as_interrupt():
+                # SweepView has SweepCallback's methods; subclassing it would make --help import NumPy
+                result = run_sweep(plan, folder, scheduler=scheduler, workers=workers, callback=view,  # type: ignore[arg-type]
+                                   debug=_DEBUG)
+        except TrainingInterrupted as exc:
+            view.finish()
+            stderr.print(f"[yellow]{escape(exc.message)}[/]")
+            raise typer.Exit(130) from None
+        finally:
+            view.close()
+        view.finish(str(folder), result.seconds, result.cluster)
+        if json_:
+            typer.echo(json.dumps(result.to_json()))
+        if result.best is None:
+            first = next((t for t in result.trials if t.status == "failed"), None)
+            detail = f"; trial {first.number}: {first.error}" if first is not None else ""
+            raise TrainingError(f"no trial succeeded ({len(result.trials)} failed){detail}")
 
 
 @app.command()
