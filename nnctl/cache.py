@@ -6,6 +6,9 @@ trains on, its fitted preprocessing and the generator's state after the split ar
 `~/.cache/nnctl`. The key covers each file's path, size and modification time and every setting that
 shapes the arrays, so an edit to either misses the cache. Deleting the folder is always safe. The cache is
 best effort: a file it cannot read or write is ignored, never an error.
+
+Streaming training (`data.streaming`) also keeps its temporary files here, in `spill/<host>-<pid>-<random>/`,
+deleted when the run ends; folders of processes that died without cleaning up are removed by the next run.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
+import socket
+import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +46,34 @@ def cache_dir() -> Path:
     return Path(base) / "nnctl"
 
 
+def spill_folder() -> Path:
+    """A new, private folder for a streaming run's temporary files; the caller deletes it when done.
+
+    Folders left behind by processes of this host that no longer run (killed with SIGKILL, say) go first."""
+    root = cache_dir() / "spill"
+    host = socket.gethostname().replace("-", "_")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        for folder in root.glob(f"{host}-*-*"):
+            pid = folder.name.split("-")[1]
+            if pid.isdigit() and not _alive(int(pid)):
+                shutil.rmtree(folder, ignore_errors=True)
+        return Path(tempfile.mkdtemp(prefix=f"{host}-{os.getpid()}-", dir=root))
+    except OSError as exc:
+        raise OutputError(f"{root}: cannot create a folder for streaming's temporary files ({exc.strerror}); "
+                          "set NNCTL_CACHE_DIR to a writable folder") from None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists, but belongs to someone else
+    return True
+
+
 def key(config: Config) -> str | None:
     """The cache key of the arrays this config's data section produces, or None when not worth caching."""
     data = config.data
@@ -51,7 +85,9 @@ def key(config: Config) -> str | None:
     if sum(stat.st_size for _, stat in stats) < MIN_BYTES:
         return None
     identity = {"format": FORMAT, "nnctl": __version__, "seed": config.seed, "loss": config.loss,
-                "dtype": config.training.dtype, "data": data.model_dump(mode="json"),
+                "dtype": config.training.dtype,
+                # streaming runs never use this cache; its settings do not shape the in-memory arrays
+                "data": data.model_dump(mode="json", exclude={"streaming", "chunk_rows", "shuffle_buffer"}),
                 "files": [[path, stat.st_size, stat.st_mtime_ns] for path, stat in stats]}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
 
@@ -84,11 +120,12 @@ def load(cache_key: str, rng: np.random.Generator, warn: Callable[[str], None]) 
 
 def store(cache_key: str, dataset: Dataset, rng: np.random.Generator, warnings: list[str]) -> None:
     """Write the dataset under its key (atomically); a failure only means the next run parses again."""
+    from nnctl.dataset import Split
     from nnctl.model import write_npz_atomic
 
     arrays: dict[str, np.ndarray] = {}
     for prefix, part in (("train", dataset.train), ("validation", dataset.validation)):
-        if part is not None:
+        if isinstance(part, Split):
             arrays.update({f"{prefix}.X": part.X, f"{prefix}.Y": part.Y, f"{prefix}.y": part.y})
             if part.w is not None:
                 arrays[f"{prefix}.w"] = part.w

@@ -108,6 +108,21 @@ class DataConfig(_Section):
                         "cache folder, so the next run on the same file starts at once")
     class_weight: Literal["balanced"] | dict[str | int, float] | None = Field(
         None, description="classification: 'balanced' or a mapping of label to loss weight")
+    streaming: bool = Field(False, description="train from CSVs larger than memory: one pass fits the "
+                            "preprocessing chunk by chunk, a second writes the preprocessed rows to a temporary "
+                            "file in the cache folder, and every epoch reads that file in shuffled chunks")
+    chunk_rows: int = Field(50_000, ge=1, description="streaming: rows per CSV chunk read and per chunk of the "
+                            "temporary file")
+    shuffle_buffer: int = Field(200_000, ge=1, description="streaming: rows shuffled together in memory (whole "
+                                "chunks, in a shuffled order); at least chunk_rows")
+
+    @model_validator(mode="after")
+    def _streaming_sizes(self) -> DataConfig:
+        if self.streaming and self.shuffle_buffer < self.chunk_rows:
+            raise PydanticCustomError(
+                "shuffle_buffer", "must be at least data.chunk_rows ({chunk_rows}), got {value}; the buffer holds "
+                "whole chunks", {"key": "shuffle_buffer", "chunk_rows": self.chunk_rows, "value": self.shuffle_buffer})
+        return self
 
     @field_validator("class_weight", mode="before")
     @classmethod

@@ -5,7 +5,8 @@ The preprocessing itself lives in `nnctl.preprocess`, which needs no pandas, so 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import errno
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -28,6 +29,36 @@ def read_csv(path: str | Path | IO[str], **kwargs: Any) -> pd.DataFrame:
     return frame
 
 
+def read_header(path: str | Path) -> pd.DataFrame:
+    """The CSV's header as an empty frame (its columns), checked like `read_csv`'s."""
+    frame: pd.DataFrame = _guarded(path, lambda: pd.read_csv(path, nrows=0))
+    check_header(frame.columns, str(path))
+    return frame
+
+
+def read_csv_chunks(path: str | Path, chunk_rows: int,
+                    dtype: Mapping[str, Any] | None = None) -> Iterator[pd.DataFrame]:
+    """The CSV in frames of up to `chunk_rows` rows, parsed by pandas as `read_csv` parses the whole file.
+
+    Each frame's index is its rows' position in the file (line = index + 2), as in a whole read. pandas infers
+    each chunk's column types on its own; pass `dtype` ({column: str}) to fix a column's type across chunks.
+    Any failure is a one-line DataError naming the file."""
+    reader = _guarded(path, lambda: pd.read_csv(path, chunksize=chunk_rows, dtype=dict(dtype or {}) or None))
+    with reader:
+        start = 0
+        while True:
+            frame = _guarded(path, lambda: next(reader, None))
+            if frame is None:
+                return
+            if not frame.index.equals(pd.RangeIndex(start, start + len(frame))):
+                raise DataError(f"{path}: rows have more fields than the header has names; quote values that "
+                                "contain commas, or name every column")
+            if start == 0:
+                check_header(frame.columns, str(path))
+            start += len(frame)
+            yield frame
+
+
 def _guarded(name: object, read: Callable[[], T]) -> T:
     try:
         return read()
@@ -39,7 +70,12 @@ def _guarded(name: object, read: Callable[[], T]) -> T:
         raise DataError(f"{name}: no data; expected a header line and rows") from None
     except UnicodeDecodeError:
         raise DataError(f"{name}: not UTF-8 text; save the CSV as UTF-8") from None
-    except (pd.errors.ParserError, ValueError, OSError) as exc:
+    except OSError as exc:
+        if exc.errno == errno.ENOMEM:  # pandas maps a big file whole: out of memory, not a bad CSV
+            raise MemoryError(f"{name}: {exc.strerror}") from None
+        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else exc.__class__.__name__
+        raise DataError(f"{name}: cannot parse as CSV: {detail}") from None
+    except (pd.errors.ParserError, ValueError) as exc:
         detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else exc.__class__.__name__
         raise DataError(f"{name}: cannot parse as CSV: {detail}") from None
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -34,14 +34,44 @@ class Split:
         return len(self.X)
 
 
+# Part of an epoch's rows in batch order: X (n, n_inputs) — or, when the third item `gather` (n,) is given, the
+# rows X[gather[i]] — and [Y (n, n_outputs), y (n,), w (n,) if row weights] in batch order.
+Segment = tuple[Array, list[np.ndarray], np.ndarray | None]
+
+
+class RowStream(Protocol):
+    """Preprocessed rows kept out of memory (`data.streaming`): an epoch reads them segment by segment."""
+
+    ss_total: float  # regression: sum of squared deviations of the target values (R²'s denominator), else 0
+    rows_in_memory: int  # the most rows held at once while training on them
+
+    def __len__(self) -> int: ...
+
+    def segments(self, rng: np.random.Generator | None, batch: int, wide: bool) -> Iterator[Segment]:
+        """One epoch's rows, every row once, in segments of whole batches (but the last); shuffled with `rng`
+        (None: in file order). `wide`: give X unshuffled with a `gather` order instead of a shuffled copy."""
+        ...
+
+    def evaluate(self, model: Model) -> dict[str, float]:
+        """`model.evaluate` of all the rows, computed chunk by chunk."""
+        ...
+
+
 @dataclass
 class Dataset:
-    train: Split
-    validation: Split | None
+    train: Split | RowStream
+    validation: Split | RowStream | None
     preprocessor: Preprocessor
     target: TargetEncoder
     loss: str
     sources: dict[str, Any]
+    cleanup: Callable[[], None] | None = None  # streaming: deletes the temporary files
+
+    def close(self) -> None:
+        """Release what the data holds outside memory (streaming's temporary files); safe to call twice."""
+        if self.cleanup is not None:
+            self.cleanup()
+            self.cleanup = None
 
 
 def default_loss(target: pd.Series) -> str:
@@ -220,10 +250,17 @@ def _warn_unseen_categories(preprocessor: Preprocessor, frame: pd.DataFrame, sou
 
 def class_weights(setting: str | dict[Any, float], target: TargetEncoder, y: np.ndarray, source: str) -> np.ndarray:
     """Loss weight per class index: 'balanced' = n_rows / (n_classes * rows of the class), or a label mapping."""
+    return class_weights_from_counts(setting, target, np.bincount(y, minlength=len(target.classes)), source)
+
+
+def class_weights_from_counts(setting: str | dict[Any, float], target: TargetEncoder, counts: np.ndarray,
+                              source: str) -> np.ndarray:
+    """`class_weights` from the training rows' count per class index (n_classes,)."""
     k = len(target.classes)
     if setting == "balanced":
-        counts = np.bincount(y, minlength=k).astype(np.float64)
-        return np.divide(len(y), k * counts, out=np.ones(k), where=counts > 0)
+        counts = counts.astype(np.float64)
+        balanced: np.ndarray = np.divide(int(counts.sum()), k * counts, out=np.ones(k), where=counts > 0)
+        return balanced
     assert isinstance(setting, dict)
     by_text = {str(label): i for i, label in enumerate(target.classes)}
     weights = np.ones(k)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from nnctl._types import Array
-from nnctl.dataset import Split
+from nnctl.dataset import RowStream, Segment, Split
 from nnctl.errors import TrainingError
 from nnctl.losses import LOSSES
 from nnctl.metrics import RunningMetrics
@@ -115,8 +115,8 @@ class Loop:
     """Trains `model` on `train` until its history has `epochs` rows (or early stopping ends it)."""
 
     def __init__(self, model: Model, optimizer: Optimizer, schedule: Schedule, stopper: EarlyStopping | None,
-                 train: Split, validation: Split | None, *, epochs: int, batch_size: int, shuffle: bool,
-                 clip_norm: float | None, base_rate: float, rng: np.random.Generator) -> None:
+                 train: Split | RowStream, validation: Split | RowStream | None, *, epochs: int, batch_size: int,
+                 shuffle: bool, clip_norm: float | None, base_rate: float, rng: np.random.Generator) -> None:
         self.model, self.optimizer, self.schedule, self.stopper = model, optimizer, schedule, stopper
         self.train, self.validation = train, validation
         self.epochs, self.shuffle, self.clip_norm, self.base_rate = epochs, shuffle, clip_norm, base_rate
@@ -147,10 +147,18 @@ class Loop:
         # One contiguous shuffled copy per epoch: batches are then cheap slices, not fancy-indexed gathers.
         # Wide rows (784 pixels, say) are gathered batch by batch into a buffer the GEMM then reads from
         # cache, instead of copying (and page-faulting) the whole matrix again: same batches, less memory.
+        # Streamed rows come in segments of whole batches, shuffled (or gathered) in the stream's own buffers.
         t = self.train
-        self.wide = t.X.shape[1] * t.X.itemsize >= WIDE_ROW_BYTES
-        self.x_buffer = np.empty((self.batch, t.X.shape[1]), t.X.dtype) if self.wide else np.empty_like(t.X)
-        copies = [np.empty_like(a) for a in (t.Y, t.y, t.w) if a is not None]
+        network = self.model.network
+        width, itemsize = (t.X.shape[1], t.X.itemsize) if isinstance(t, Split) else (network.sizes[0],
+                                                                                     network.dtype.itemsize)
+        self.wide = width * itemsize >= WIDE_ROW_BYTES
+        copies: list[np.ndarray] = []
+        if isinstance(t, Split):
+            self.x_buffer = np.empty((self.batch, t.X.shape[1]), t.X.dtype) if self.wide else np.empty_like(t.X)
+            copies = [np.empty_like(a) for a in (t.Y, t.y, t.w) if a is not None]
+        elif self.wide:
+            self.x_buffer = np.empty((self.batch, network.sizes[0]), network.dtype)
         for epoch in range(len(history) + 1, self.epochs + 1):
             self.optimizer.learning_rate = self.schedule.rate(epoch - 1, self.base_rate, self.epochs)
             # A diverging run overflows on its way to inf/NaN; the guards in _epoch report it as one message.
@@ -168,9 +176,13 @@ class Loop:
                 self.stopped_early = True
                 break
 
-    def _epoch(self, epoch: int, copies: list[np.ndarray]) -> EpochStats:
-        started = time.perf_counter()
+    def _segments(self, copies: list[np.ndarray]) -> Iterator[Segment]:
+        """The epoch's rows in batch order: in memory one segment (a shuffled copy, or the gather order of wide
+        rows); streamed, the stream's segments of whole batches."""
         t = self.train
+        if not isinstance(t, Split):
+            yield from t.segments(self.rng if self.shuffle else None, self.batch, self.wide)
+            return
         X, parts = t.X, [a for a in (t.Y, t.y, t.w) if a is not None]
         gather = None  # the shuffled row order, when wide rows are gathered batch by batch
         if self.shuffle:
@@ -180,43 +192,50 @@ class Loop:
                 gather = order
             else:
                 X = np.take(X, order, axis=0, out=self.x_buffer)
-        Y, y = parts[0], parts[1]
-        w = parts[2] if t.w is not None else None
+        yield X, parts, gather
+
+    def _epoch(self, epoch: int, copies: list[np.ndarray]) -> EpochStats:
+        started = time.perf_counter()
         network, loss, ws, B = self.model.network, LOSSES[self.model.loss], self.ws, self.batch
         rng = self.rng if self.dropout else None
         self.running.reset()
         total = 0.0
-        for start in range(0, len(X), B):
-            rows = slice(start, start + B)
-            Yb = Y[rows]
-            Xb = X[rows] if gather is None else np.take(X, gather[rows], axis=0, out=self.x_buffer[: len(Yb)])
-            wb = None if w is None else w[rows]
-            m = len(Xb)
-            A = network.forward_train(ws, Xb, rng)
-            scratch = ws.scratch[-1][:m]
-            value = loss.value(A, Yb, scratch, wb)
-            if self.reference is None:
-                self.reference = value
-            if not math.isfinite(value) or value > DIVERGENCE_FACTOR * max(self.reference, 1.0):
-                what = (f"became {value}" if not math.isfinite(value) else
-                        f"grew from {self.reference:.4g} to {value:.4g}")
-                raise TrainingError(f"training diverged: the loss {what} in epoch {epoch}, batch "
-                                    f"{start // B + 1}; lower optimizer.learning_rate (now "
-                                    f"{self.optimizer.learning_rate:g}) or check the data's scale")
-            total += value * m
-            self.running.add(A, Yb, y[rows], scratch)
-            network.backward(ws, Xb, Yb, loss, wb, dropout=self.dropout)
-            if self.clip_norm is not None:
-                clip_global_norm(network.grads, self.clip_norm)
-            self.optimizer.step(network.grads)
+        rows_seen = batches = 0
+        for X, parts, gather in self._segments(copies):
+            Y, y = parts[0], parts[1]
+            w = parts[2] if len(parts) > 2 else None
+            for start in range(0, len(Y), B):
+                batches += 1
+                rows = slice(start, start + B)
+                Yb = Y[rows]
+                Xb = X[rows] if gather is None else np.take(X, gather[rows], axis=0, out=self.x_buffer[: len(Yb)])
+                wb = None if w is None else w[rows]
+                m = len(Xb)
+                A = network.forward_train(ws, Xb, rng)
+                scratch = ws.scratch[-1][:m]
+                value = loss.value(A, Yb, scratch, wb)
+                if self.reference is None:
+                    self.reference = value
+                if not math.isfinite(value) or value > DIVERGENCE_FACTOR * max(self.reference, 1.0):
+                    what = (f"became {value}" if not math.isfinite(value) else
+                            f"grew from {self.reference:.4g} to {value:.4g}")
+                    raise TrainingError(f"training diverged: the loss {what} in epoch {epoch}, batch "
+                                        f"{batches}; lower optimizer.learning_rate (now "
+                                        f"{self.optimizer.learning_rate:g}) or check the data's scale")
+                total += value * m
+                self.running.add(A, Yb, y[rows], scratch)
+                network.backward(ws, Xb, Yb, loss, wb, dropout=self.dropout)
+                if self.clip_norm is not None:
+                    clip_global_norm(network.grads, self.clip_norm)
+                self.optimizer.step(network.grads)
+            rows_seen += len(Y)
         if not np.isfinite(network.params).all():
             raise TrainingError(f"training diverged: the weights became non-finite in epoch {epoch}; lower "
                                 f"optimizer.learning_rate (now {self.optimizer.learning_rate:g})")
-        stats = EpochStats(epoch, self.epochs, total / len(X), 0.0, self.optimizer.learning_rate,
+        stats = EpochStats(epoch, self.epochs, total / rows_seen, 0.0, self.optimizer.learning_rate,
                            train=self.running.result())
         if self.validation is not None:
-            v = self.validation
-            stats.validation = self.model.evaluate(v.X, v.Y, v.y)
+            stats.validation = evaluate(self.model, self.validation)
         stats.seconds = time.perf_counter() - started
         return stats
 
@@ -299,7 +318,16 @@ def signals_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def _ss_total(split: Split, task: str) -> float:
+def evaluate(model: Model, rows: Split | RowStream) -> dict[str, float]:
+    """Loss and metrics of `model` on rows in memory, or streamed chunk by chunk."""
+    if isinstance(rows, Split):
+        return model.evaluate(rows.X, rows.Y, rows.y)
+    return rows.evaluate(model)
+
+
+def _ss_total(split: Split | RowStream, task: str) -> float:
+    if not isinstance(split, Split):
+        return split.ss_total
     if task != "regression" or not len(split):
         return 0.0
     y = split.y.astype(np.float64)

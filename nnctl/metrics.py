@@ -1,7 +1,9 @@
 """Metrics: accuracy, macro precision/recall/F1 and the confusion matrix; MAE, RMSE and R².
 
 `RunningMetrics` accumulates them from the batch outputs the training loop has already computed, so the
-per-epoch training metrics cost no extra pass over the data.
+per-epoch training metrics cost no extra pass over the data. `ChunkedScores` computes what a whole-data
+evaluation reports from rows that arrive in chunks (streaming), and `Moments` merges columns' means and
+variances chunk by chunk.
 """
 
 from __future__ import annotations
@@ -121,3 +123,87 @@ def batched_output(forward: Callable[[Array], Array], X: Array, chunk: int = 819
     if len(X) <= chunk:
         return forward(X)
     return np.concatenate([forward(X[i : i + chunk]) for i in range(0, len(X), chunk)])
+
+
+class Moments:
+    """Count, mean, sum of squared deviations (M2), minimum and maximum of p columns, merged chunk by chunk with
+    Chan, Golub and LeVeque's parallel update in float64; NaN values are skipped. Population std = sqrt(M2/count)."""
+
+    def __init__(self, p: int) -> None:
+        self.count = np.zeros(p, np.int64)
+        self.mean = np.zeros(p)
+        self.m2 = np.zeros(p)
+        self.low = np.full(p, np.inf)
+        self.high = np.full(p, -np.inf)
+
+    def add(self, block: np.ndarray, columns: np.ndarray | None = None) -> None:
+        """Add the rows of `block` (m, p), float64 with NaN for a missing value; with `columns` (q,), `block` is
+        (m, q) and holds those columns only."""
+        if not len(block):
+            return
+        at = slice(None) if columns is None else columns
+        # Values near the float64 limit overflow to inf here as in a whole-column mean; the scaling's range checks
+        # then report them, so no warning is raised on the way.
+        with np.errstate(over="ignore", invalid="ignore"):
+            present = ~np.isnan(block)
+            n_b = present.sum(axis=0)
+            if present.all():
+                mean_b = block.mean(axis=0)
+                dev = block - mean_b
+            else:
+                total = np.where(present, block, 0.0).sum(axis=0)
+                mean_b = np.divide(total, n_b, out=np.zeros(len(n_b)), where=n_b > 0)
+                dev = np.where(present, block - mean_b, 0.0)
+            m2_b = np.einsum("ij,ij->j", dev, dev)
+            n_a, mean_a, m2_a = self.count[at], self.mean[at], self.m2[at]
+            n = n_a + n_b
+            share = np.divide(n_b, n, out=np.zeros(len(n)), where=n > 0)  # n_b / n
+            delta = mean_b - mean_a
+            first = n_a == 0  # nothing to merge with: the chunk's own numbers, exactly
+            self.m2[at] = np.where(first, m2_b, m2_a + m2_b + delta * delta * n_a * share)
+            self.mean[at] = np.where(first, mean_b, mean_a + delta * share)
+            self.count[at] = n
+        self.low[at] = np.fmin(self.low[at], np.fmin.reduce(block, axis=0))  # fmin/fmax skip NaN
+        self.high[at] = np.fmax(self.high[at], np.fmax.reduce(block, axis=0))
+
+    @property
+    def std(self) -> np.ndarray:
+        """Population standard deviation per column (0 where no value was present)."""
+        return np.sqrt(np.divide(self.m2, self.count, out=np.zeros(len(self.m2)), where=self.count > 0))
+
+
+class ChunkedScores:
+    """Loss and metrics of rows that arrive in chunks, as `Model.evaluate` reports them for all rows at once:
+    classification metrics from a summed confusion matrix, regression ones from summed residuals and the
+    merged moments of the true values (for R²)."""
+
+    def __init__(self, task: str, n_classes: int) -> None:
+        self.task, self.n_classes = task, n_classes
+        self.rows, self.loss_sum, self.abs_sum, self.sq_sum = 0, 0.0, 0.0, 0.0
+        self.C = np.zeros((n_classes, n_classes), np.int64)
+        self.truth = Moments(1)
+
+    def add(self, loss: float, y_true: np.ndarray, predicted: np.ndarray) -> None:
+        """One chunk: its mean loss, the true class indices or values (m,) and the predicted ones (m,)."""
+        m = len(y_true)
+        self.rows += m
+        self.loss_sum += loss * m
+        if self.task == "classification":
+            self.C += confusion_matrix(y_true, predicted, self.n_classes)
+        else:
+            with np.errstate(over="ignore", invalid="ignore"):  # a diverged model's outputs: inf, not a warning
+                residual = np.asarray(y_true, np.float64) - np.asarray(predicted, np.float64)
+                self.abs_sum += float(np.sum(np.abs(residual)))
+                self.sq_sum += float(np.sum(residual**2))
+            self.truth.add(np.asarray(y_true, np.float64).reshape(-1, 1))
+
+    def result(self) -> dict[str, float]:
+        scores = {"loss": self.loss_sum / self.rows if self.rows else float("nan")}
+        if self.task == "classification":
+            scores.update(classification_metrics(self.C))
+        else:
+            ss_total = float(self.truth.m2[0])
+            rows = max(self.rows, 1)
+            scores.update(mae=self.abs_sum / rows, rmse=float(np.sqrt(self.sq_sum / rows)),
+                          r2=1.0 - self.sq_sum / ss_total if ss_total > 0 else float("nan"))
+        return scores

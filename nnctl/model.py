@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,13 @@ from nnctl._types import Array
 from nnctl.errors import ModelFileError, OutputError
 from nnctl.files import replace_on_success
 from nnctl.losses import LOSSES
-from nnctl.metrics import batched_output, classification_metrics, confusion_matrix, regression_metrics
+from nnctl.metrics import (
+    ChunkedScores,
+    batched_output,
+    classification_metrics,
+    confusion_matrix,
+    regression_metrics,
+)
 from nnctl.network import Network
 from nnctl.preprocess import Preprocessor, TargetEncoder
 
@@ -62,6 +69,17 @@ class Model:
         else:
             scores.update(regression_metrics(y, self.target.values(A)))
         return scores
+
+    def evaluate_chunks(self, chunks: Iterable[tuple[Array, Array, np.ndarray]]) -> dict[str, float]:
+        """What `evaluate` reports, for rows that come in chunks of (X (m, n_inputs), Y (m, n_outputs), y (m,))."""
+        scores = ChunkedScores(self.task, len(self.target.classes))
+        loss = LOSSES[self.loss]
+        for X, Y, y in chunks:
+            A = self.output(X)
+            value = loss.value(A, Y, np.empty_like(A))
+            scores.add(value, y, self.target.class_indices(A) if self.task == "classification"
+                       else self.target.values(A))
+        return scores.result()
 
     def confusion(self, X: Array, y: np.ndarray) -> np.ndarray:
         """Confusion matrix (n_classes, n_classes) of a classifier on preprocessed rows."""

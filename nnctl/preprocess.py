@@ -233,12 +233,22 @@ class _Where:
 
 def _fit_numeric(name: str, values: np.ndarray, scale: str) -> FeatureSpec:
     present = values[~np.isnan(values)]
-    fill = float(present.mean()) if present.size else 0.0
+    if not present.size:
+        return numeric_spec(name, scale, 0, 0.0, 0.0, 0.0, 0.0)
+    std = float(present.std()) if scale == "standard" else 0.0
+    low, high = (float(present.min()), float(present.max())) if scale == "minmax" else (0.0, 0.0)
+    return numeric_spec(name, scale, present.size, float(present.mean()), std, low, high)
+
+
+def numeric_spec(name: str, scale: str, count: int, mean: float, std: float, low: float, high: float) -> FeatureSpec:
+    """A numeric column's spec from its training rows' statistics: the number of present values, their mean,
+    population standard deviation, minimum and maximum (the whole column at once, or merged chunk by chunk)."""
+    fill = mean if count else 0.0
     center, spread = 0.0, 1.0
-    if scale == "standard" and present.size:
-        center, spread = fill, float(present.std())
-    elif scale == "minmax" and present.size:
-        center, spread = float(present.min()), float(present.max() - present.min())
+    if scale == "standard" and count:
+        center, spread = fill, std
+    elif scale == "minmax" and count:
+        center, spread = low, high - low
     # A constant column carries no information; dividing by 1 keeps it finite (and zero after centring).
     return FeatureSpec(name, "numeric", center=center, scale=spread if spread > 0 else 1.0, fill=fill)
 

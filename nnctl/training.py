@@ -13,20 +13,23 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from nnctl.config import Config
-from nnctl.dataset import Dataset, load_dataset
+from nnctl.dataset import Dataset, Split, load_dataset
 from nnctl.errors import ConfigError, InputError, ModelFileError, TrainingError, TrainingInterrupted
 from nnctl.initializers import default_init
-from nnctl.loop import Callback, EarlyStopping, EpochStats, Loop, signals_held
+from nnctl.loop import Callback, EarlyStopping, EpochStats, Loop, evaluate, signals_held
 from nnctl.losses import LOSSES
 from nnctl.metrics import metric_names
 from nnctl.model import Model, load_model
 from nnctl.network import Network, available_memory, parameter_count, training_bytes
 from nnctl.schedules import monitor_mode
+
+if TYPE_CHECKING:
+    from nnctl.streaming import Plan
 
 __all__ = ["Callback", "EpochStats", "TrainResult", "output_path", "resolve_layers", "train"]
 
@@ -72,7 +75,8 @@ def resolve_layers(config: Config, dataset: Dataset) -> tuple[list[int], list[st
                           f"'{loss.name}', got {sizes[-1]}; omit units to infer it")
     inits = [layer.init or (config.model.init if config.model.init != "auto" else default_init(act))
              for layer, act in zip(layers, activations, strict=True)]
-    _check_fits(config, sizes, len(dataset.train))
+    train = dataset.train
+    _check_fits(config, sizes, len(train) if isinstance(train, Split) else train.rows_in_memory)
     return sizes, activations, inits
 
 
@@ -227,7 +231,27 @@ def train(config: Config, output: str | Path | None = None, callback: Callback |
     if resume is not None and base is not None and "rng" not in base.state:
         raise ModelFileError(f"{resume}: holds no training state to resume from; use --init to fine-tune it")
     rng = np.random.default_rng(config.seed)
-    dataset = load_dataset(config, rng, callback.on_warning, base)
+    plan = None
+    if config.data.streaming:
+        from nnctl import streaming
+
+        dataset, plan = streaming.fit(config, rng, callback.on_warning, base)
+    else:
+        try:
+            dataset = load_dataset(config, rng, callback.on_warning, base)
+        except MemoryError:
+            raise TrainingError(f"{config.source}: out of memory loading {config.data.train} (in memory, whole); "
+                                "set data.streaming: true to train from files larger than memory") from None
+    try:
+        return _train(config, dataset, plan, rng, base, callback, started, path, ckpt, resume, init, require)
+    finally:
+        dataset.close()  # streaming: delete the temporary files, also after an error or an interrupt
+
+
+def _train(config: Config, dataset: Dataset, plan: Plan | None, rng: np.random.Generator, base: Model | None,
+           callback: Callback, started: float, path: Path | None, ckpt: Path | None, resume: str | Path | None,
+           init: str | Path | None, require: Mapping[str, float] | None) -> TrainResult:
+    """`train` once the data is loaded (streaming: after pass 1, which the checks here need; pass 2 follows)."""
     _check_bars(require or {}, dataset)
     sizes, activations, inits = resolve_layers(config, dataset)
     network = Network(sizes, activations, config.training.dtype, [layer.dropout for layer in config.model.layers])
@@ -241,6 +265,11 @@ def train(config: Config, output: str | Path | None = None, callback: Callback |
     resolved = resolved_config(config, dataset, sizes, activations, inits)
     model = Model(network, dataset.preprocessor, dataset.target, dataset.loss, config=resolved)
     loop = _build_loop(config, dataset, model, rng)
+    if plan is not None:
+        from nnctl import streaming
+
+        streaming.spill(plan, dataset)
+        model.state["streaming"] = dataset.sources["streaming"]
     if config.training.batch_size > len(dataset.train):
         callback.on_warning(f"{config.source}: training.batch_size {config.training.batch_size} is more than the "
                             f"{len(dataset.train)} training rows; each epoch is one step of all of them")
@@ -290,9 +319,9 @@ def train(config: Config, output: str | Path | None = None, callback: Callback |
         network.params[...] = stopper.best_params
         best_epoch = stopper.best_epoch
         model.state["restored_best_epoch"] = best_epoch
-    final = {"train": model.evaluate(dataset.train.X, dataset.train.Y, dataset.train.y)}
+    final = {"train": evaluate(model, dataset.train)}
     if dataset.validation is not None:
-        final["validation"] = model.evaluate(dataset.validation.X, dataset.validation.Y, dataset.validation.y)
+        final["validation"] = evaluate(model, dataset.validation)
     result = TrainResult(model, path, time.perf_counter() - started, final, best_epoch, loop.stopped_early)
     missed = _missed_bars(require or {}, result.summary())
     if path is not None:
@@ -314,7 +343,13 @@ def describe(config: Config, warn: Any) -> tuple[Dataset, list[int], list[str], 
     """Everything `train` would check and build, without training: the data, the layers, and the settings
     (optimizer, schedule, early stopping, ...) as `key: description` lines for `nnctl check`."""
     rng = np.random.default_rng(config.seed)
-    dataset = load_dataset(config, rng, warn)
+    if config.data.streaming:  # pass 1 (and a look at the validation file): every check, no spill
+        from nnctl import streaming
+
+        dataset, plan = streaming.fit(config, rng, warn)
+        streaming.check_validation_file(plan, dataset)
+    else:
+        dataset = load_dataset(config, rng, warn)
     sizes, activations, inits = resolve_layers(config, dataset)
     network = Network(sizes, activations, config.training.dtype, [layer.dropout for layer in config.model.layers])
     model = Model(network, dataset.preprocessor, dataset.target, dataset.loss)
