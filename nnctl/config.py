@@ -418,23 +418,29 @@ def _format(error: Mapping[str, Any], source: str, lines: Mapping[tuple[str | in
     return f"{prefix}: {where}: {_describe(error)}"
 
 
-def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
-    """Read, override and validate a YAML config; any problem is a ConfigError naming file, line and key."""
+def read_yaml(path: str | Path, what: str = "config") -> tuple[str, Any]:
+    """A YAML file's text and its parsed value; a ConfigError names the file (and line) when either fails."""
     source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{source}: config file not found") from None
+        raise ConfigError(f"{source}: {what} file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{source}: cannot read config ({exc.__class__.__name__}: {exc})") from None
+        raise ConfigError(f"{source}: cannot read the {what} file ({exc.__class__.__name__}: {exc})") from None
     try:
-        node = yaml.compose(text)
-        raw = yaml.safe_load(text)
+        return text, yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark else source
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
+    """Read, override and validate a YAML config; any problem is a ConfigError naming file, line and key."""
+    source = str(path)
+    text, raw = read_yaml(path)
+    node = yaml.compose(text)  # parsed above, so this cannot fail: it gives the keys' line numbers
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):

@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from nnctl.config import Config, apply_override, dotted, load_config, parse_key
+from nnctl.config import Config, apply_override, dotted, load_config, parse_key, read_yaml
 from nnctl.errors import ConfigError, InputError, NnctlError, TrainingInterrupted, require
 from nnctl.files import replace_on_success
 from nnctl.loop import Callback, EpochStats, signals_held
@@ -294,19 +294,7 @@ def load_sweep(path: str | Path, on_warning: Callable[[str], None] | None = None
     compute fails here, before any trial runs."""
     warn = on_warning or (lambda message: None)
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{source}: sweep file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{source}: cannot read the sweep file ({exc.__class__.__name__}: {exc})") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark else source
-        what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{where}: invalid YAML: {what}") from None
+    text, raw = read_yaml(path, "sweep")
     problem = _Problems(source, _line_index(text))
     if not isinstance(raw, dict):
         raise problem(f"expected a mapping with the keys {', '.join(SWEEP_KEYS)}; got {type(raw).__name__}")
