@@ -438,11 +438,16 @@ def read_yaml(path: str | Path, what: str = "config") -> tuple[str, Any]:
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     """Read, override and validate a YAML config; any problem is a ConfigError naming file, line and key."""
-    source = str(path)
     text, raw = read_yaml(path)
-    node = yaml.compose(text)  # parsed above, so this cannot fail: it gives the keys' line numbers
-    if raw is None:
-        raw = {}
+    lines = _line_index(yaml.compose(text))  # parsed above, so this cannot fail
+    return config_from(raw, str(path), Path(path).parent, overrides, lines)
+
+
+def config_from(raw: Any, source: str, base_dir: Path, overrides: Sequence[str] = (),
+                lines: Mapping[tuple[str | int, ...], int] | None = None) -> Config:
+    """Override and validate an already parsed config (`lines`: its keys' line numbers, for the messages);
+    relative paths in it resolve against `base_dir`. A sweep's trials are built this way on the workers."""
+    raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping of config keys at the top level, got {type(raw).__name__}")
     overridden = {apply_override(raw, assignment) for assignment in overrides}
@@ -450,10 +455,10 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
         config = Config.model_validate(raw)
     except ValidationError as exc:
         errors = exc.errors()
-        message = _format(errors[0], source, _line_index(node), overridden)
+        message = _format(errors[0], source, lines or {}, overridden)
         if len(errors) > 1:
             message += f" (and {len(errors) - 1} more)"
         raise ConfigError(message) from None
     config._source = source
-    config._base_dir = Path(path).parent
+    config._base_dir = base_dir
     return config

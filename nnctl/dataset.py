@@ -145,11 +145,11 @@ def _load(config: Config, rng: np.random.Generator, warn: Callable[[str], None],
     train_path = str(config.resolve(data.train))
     frame = read_csv(train_path)
     require_columns(frame, [data.target], train_path, "target")
-    features = _features(config, frame, train_path, base)
+    features = feature_columns(config, frame, train_path, base)
     require_columns(frame, features, train_path, "feature")
     frame = _clean(frame, data.target, features, data.missing, train_path, warn)
 
-    loss = _loss(config, frame[data.target], base)
+    loss = loss_name(config, frame[data.target], base)
     task = LOSSES[loss].task
     binary = loss == "binary_cross_entropy"
     if task == "regression" and not is_numeric(frame[data.target]):
@@ -202,7 +202,7 @@ def _load(config: Config, rng: np.random.Generator, warn: Callable[[str], None],
     return Dataset(train, validation, preprocessor, target, loss, sources)
 
 
-def _features(config: Config, frame: pd.DataFrame, source: str, base: Model | None) -> list[str]:
+def feature_columns(config: Config, frame: pd.DataFrame, source: str, base: Model | None) -> list[str]:
     data = config.data
     if base is not None:
         known = [spec.name for spec in base.preprocessor.features]
@@ -226,7 +226,7 @@ def _features(config: Config, frame: pd.DataFrame, source: str, base: Model | No
     return features
 
 
-def _loss(config: Config, target: pd.Series, base: Model | None) -> str:
+def loss_name(config: Config, target: pd.Series, base: Model | None) -> str:
     if base is None:
         return config.loss or default_loss(target)
     if config.loss and config.loss != base.loss:

@@ -29,7 +29,7 @@ import numpy as np
 from nnctl import __version__
 from nnctl.errors import InputError, require
 from nnctl.files import replace_on_success
-from nnctl.preprocess import _BOOL_TEXT, MISSING, NA_VALUES, FeatureSpec
+from nnctl.preprocess import BOOL_TEXT, MISSING, NA_VALUES, FeatureSpec
 
 if TYPE_CHECKING:
     from onnx import ModelProto, NodeProto, TensorProto, ValueInfoProto
@@ -359,7 +359,7 @@ def _category_codes(spec: FeatureSpec, impute: bool) -> dict[str, int]:
     markers first, then the boolean spellings pandas reads as True/False, then the categories themselves."""
     codes = {category: j for j, category in enumerate(spec.categories)}
     if spec.categories and set(spec.categories) <= {"True", "False", MISSING}:
-        codes.update({text: codes[word] for text, word in _BOOL_TEXT.items() if word in codes})
+        codes.update({text: codes[word] for text, word in BOOL_TEXT.items() if word in codes})
     missing = codes.get(MISSING, -1) if impute else _MISSING_CODE
     codes.update(dict.fromkeys(sorted(NA_VALUES | {MISSING}), missing))
     return {text: code for text, code in codes.items() if code != -1}  # -1 is the LabelEncoder's default

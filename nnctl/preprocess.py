@@ -28,7 +28,7 @@ MISSING = "<missing>"  # the category that missing text values become under `mis
 # pandas' default `na_values` (pandas._libs.parsers.STR_NA_VALUES; a test keeps the two in step)
 NA_VALUES = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
                        "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
-_BOOL_TEXT = {"True": "True", "TRUE": "True", "true": "True", "False": "False", "FALSE": "False", "false": "False"}
+BOOL_TEXT = {"True": "True", "TRUE": "True", "true": "True", "False": "False", "FALSE": "False", "false": "False"}
 
 
 def is_missing(value: Any) -> bool:
@@ -98,7 +98,7 @@ class FeatureSpec:
                 out.append(MISSING)
             else:
                 text = str(value)
-                out.append(_BOOL_TEXT.get(text, text) if boolish else text)
+                out.append(BOOL_TEXT.get(text, text) if boolish else text)
         return out
 
 

@@ -34,7 +34,7 @@ from nnctl import cache
 from nnctl._types import Array
 from nnctl.config import Config
 from nnctl.data import read_csv_chunks, read_header, require_columns
-from nnctl.dataset import Dataset, _features, _loss, class_weights_from_counts
+from nnctl.dataset import Dataset, class_weights_from_counts, feature_columns, loss_name
 from nnctl.errors import ConfigError, DataError, OutputError
 from nnctl.losses import LOSSES
 from nnctl.metrics import Moments
@@ -189,7 +189,7 @@ class _Pass1:
     def _chunk(self, frame: pd.DataFrame) -> None:
         series = frame[self.target]
         if self.loss is None:  # decided by the first labelled rows; a later switch to text restarts the pass
-            self.loss = _loss(self.config, series, self.base)
+            self.loss = loss_name(self.config, series, self.base)
         if self.task == "regression" and self.kinds[self.target] != {"numeric"}:
             raise DataError(f"{self.path}: target '{self.target}' is not numeric, but loss '{self.loss}' is for "
                             "regression; use loss: cross_entropy to classify it")
@@ -301,7 +301,7 @@ def fit(config: Config, rng: np.random.Generator, warn: Callable[[str], None],
     path = str(config.resolve(data.train))
     header = read_header(path)
     require_columns(header, [data.target], path, "target")
-    features = _features(config, header, path, base)
+    features = feature_columns(config, header, path, base)
     require_columns(header, features, path, "feature")
     validation_path = str(config.resolve(data.validation)) if data.validation else None
     if validation_path is not None:

@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from nnctl.config import Config, apply_override, dotted, load_config, parse_key, read_yaml
+from nnctl.config import Config, config_from, load_config, parse_key, read_yaml
 from nnctl.errors import ConfigError, InputError, NnctlError, TrainingInterrupted, require
 from nnctl.files import replace_on_success
 from nnctl.loop import Callback, EpochStats, signals_held
@@ -402,27 +402,8 @@ def trial_config(base: str | Mapping[str, Any], overrides: Sequence[str], base_d
                  source: str = "<base config>") -> Config:
     """A config from the base config's YAML text (or parsed mapping) plus `--set` overrides; relative paths
     in it resolve against `base_dir`. No file is read, so this works on a worker without the config file."""
-    from pydantic import ValidationError
-
     raw = yaml.safe_load(base) if isinstance(base, str) else copy.deepcopy(dict(base))
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: expected a mapping of config keys at the top level, got {type(raw).__name__}")
-    for assignment in overrides:
-        apply_override(raw, assignment)
-    try:
-        config = Config.model_validate(raw)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        loc = tuple(error["loc"])
-        if "key" in (error.get("ctx") or {}):  # nnctl's own errors about one key of a section
-            loc = (*loc, error["ctx"]["key"])
-        where = dotted(loc) or "(top level)"
-        raise ConfigError(f"{source}: {where}: {error['msg']}") from None
-    config._source = source
-    config._base_dir = Path(base_dir)
-    return config
+    return config_from(raw, source, Path(base_dir), overrides)
 
 
 class _Progress(Callback):
