@@ -53,6 +53,9 @@ class Callback:
     def on_warning(self, message: str) -> None:
         """Something the user should know, e.g. rows dropped for a missing target."""
 
+    def on_status(self, message: str) -> None:
+        """A long step before training is under way (streaming's passes over a big CSV); every few seconds."""
+
     def on_start(self, info: dict[str, Any]) -> None:
         """Data is loaded and the network built; `info` has rows, parameters, epochs and more."""
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +61,22 @@ class Plan:
     target: TargetEncoder
     weights: np.ndarray | None  # loss weight per class index
     warn: Callable[[str], None]
+    status: Callable[[str], None]  # progress of the long passes, every few seconds
+
+
+STATUS_SECONDS = 2.0  # how often the passes report their progress
+
+
+def _chunks(path: str, rows: int, dtypes: dict[str, Any], status: Callable[[str], None],
+            what: str) -> Iterator[pd.DataFrame]:
+    """`read_csv_chunks`, saying every few seconds how many rows `what` has read."""
+    done, last = 0, time.perf_counter()
+    for frame in read_csv_chunks(path, rows, dtypes):
+        yield frame
+        done += len(frame)
+        if time.perf_counter() - last >= STATUS_SECONDS:
+            status(f"{what}: {done:,} rows of {path} read")
+            last = time.perf_counter()
 
 
 class _MixedColumnError(Exception):
@@ -150,8 +166,9 @@ class _Pass1:
     """Pass 1 over the training CSV: cleaning, the split and the statistics of the training rows."""
 
     def __init__(self, config: Config, path: str, features: list[str], text: set[str], rng: np.random.Generator,
-                 base: Model | None) -> None:
+                 base: Model | None, status: Callable[[str], None]) -> None:
         self.config, self.path, self.features, self.text, self.base = config, path, features, text, base
+        self.status = status
         data = config.data
         self.target = data.target
         self.kinds: dict[str, set[str]] = {column: set() for column in [*features, data.target]}
@@ -166,7 +183,8 @@ class _Pass1:
 
     def run(self) -> _Pass1:
         data = self.config.data
-        for frame in read_csv_chunks(self.path, data.chunk_rows, dict.fromkeys(self.text, str)):
+        for frame in _chunks(self.path, data.chunk_rows, dict.fromkeys(self.text, str), self.status,
+                             "pass 1 of 2 (fitting the preprocessing)"):
             self.rows += len(frame)
             for column, kinds in self.kinds.items():
                 kind = _kind(frame[column])
@@ -291,12 +309,13 @@ def _unknown_label(source: str, target: TargetEncoder, label: Any) -> DataError:
                      "layer does not have")
 
 
-def fit(config: Config, rng: np.random.Generator, warn: Callable[[str], None],
-        base: Model | None = None) -> tuple[Dataset, Plan]:
+def fit(config: Config, rng: np.random.Generator, warn: Callable[[str], None], base: Model | None = None,
+        status: Callable[[str], None] | None = None) -> tuple[Dataset, Plan]:
     """Pass 1: the dataset's preprocessing, classes and row counts, without keeping any rows. Its splits are
     `SpilledRows` without a file yet; `spill` (pass 2) writes them. With `base` (fine-tuning or resuming), its
     preprocessing, classes and loss are kept, as `load_dataset` keeps them."""
     started = time.perf_counter()
+    status = status or (lambda message: None)
     data = config.data
     path = str(config.resolve(data.train))
     header = read_header(path)
@@ -310,7 +329,7 @@ def fit(config: Config, rng: np.random.Generator, warn: Callable[[str], None],
     text: set[str] = set()
     while True:
         try:
-            found = _Pass1(config, path, features, text, rng, base).run()
+            found = _Pass1(config, path, features, text, rng, base, status).run()
             break
         except _MixedColumnError as mixed:
             text.add(mixed.column)
@@ -357,7 +376,8 @@ def fit(config: Config, rng: np.random.Generator, warn: Callable[[str], None],
         "text_columns": sorted(text), "pass1_seconds": round(time.perf_counter() - started, 3)})
     categorical = {spec.name for spec in preprocessor.features if spec.kind == "categorical"}
     plan = Plan(config, path, validation_path, dict.fromkeys(text | categorical, str),
-                0.0 if validation_path else data.validation_split, start, preprocessor, target, weights, warn)
+                0.0 if validation_path else data.validation_split, start, preprocessor, target, weights, warn,
+                status)
     return Dataset(train, validation, preprocessor, target, found.loss, sources), plan
 
 
@@ -483,7 +503,8 @@ def _write(plan: Plan, writers: list[SpillWriter]) -> None:
     splitter = _Splitter(plan.fraction, replay)
     features = plan.preprocessor.names
     stratified = plan.target.task == "classification"
-    for frame in read_csv_chunks(plan.train_path, data.chunk_rows, plan.dtypes):
+    for frame in _chunks(plan.train_path, data.chunk_rows, plan.dtypes, plan.status,
+                         "pass 2 of 2 (writing the preprocessed rows)"):
         frame = _clean(frame, data.target, features, data.missing, plan.train_path)[0]
         if not len(frame):
             continue

@@ -235,7 +235,7 @@ def train(config: Config, output: str | Path | None = None, callback: Callback |
     if config.data.streaming:
         from nnctl import streaming
 
-        dataset, plan = streaming.fit(config, rng, callback.on_warning, base)
+        dataset, plan = streaming.fit(config, rng, callback.on_warning, base, callback.on_status)
     else:
         try:
             dataset = load_dataset(config, rng, callback.on_warning, base)

@@ -213,6 +213,26 @@ def test_same_seed_same_bytes(write_config, tmp_path):
     assert c.network.params.tobytes() != a.network.params.tobytes()
 
 
+def test_both_passes_report_their_progress(write_config, monkeypatch):
+    """A big file takes a while before the first epoch: the callback hears from each pass as it reads."""
+    monkeypatch.setattr(streaming, "STATUS_SECONDS", 0.0)
+
+    class Record(Callback):
+        def __init__(self) -> None:
+            self.status: list[str] = []
+
+        def on_status(self, message: str) -> None:
+            self.status.append(message)
+
+    record = Record()
+    train(load_config(write_config(iris_config(training={"epochs": 1})), STREAM), save=False, callback=record)
+    first = [m for m in record.status if m.startswith("pass 1 of 2 (fitting the preprocessing): ")]
+    second = [m for m in record.status if m.startswith("pass 2 of 2 (writing the preprocessed rows): ")]
+    assert first[0].startswith("pass 1 of 2 (fitting the preprocessing): 37 rows of ")
+    assert first[-1].startswith("pass 1 of 2 (fitting the preprocessing): 150 rows of ")
+    assert len(first) == len(second) == 5  # 150 rows in chunks of 37
+
+
 def test_an_interrupted_streamed_run_resumes_bit_exactly_and_leaves_no_temporary_files(write_config, tmp_path,
                                                                                        _private_cache):
     from test_training import RESUMABLE, _same_history

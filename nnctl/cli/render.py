@@ -83,6 +83,10 @@ class Reporter:
     def on_warning(self, message: str) -> None:
         self._say(f"[yellow]warning:[/] {escape(message)}")
 
+    def on_status(self, message: str) -> None:
+        if not self.quiet and not self.jsonl:
+            self._say(f"[dim]{escape(message)}[/]")
+
     def on_start(self, info: dict[str, Any]) -> None:
         epochs = info["epochs"]
         self.every = max(1, math.ceil(epochs / 10))
