@@ -20,11 +20,12 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from nnctl import sweep as sweeps
+from nnctl import trials as sweeps
 from nnctl.cli import app
 from nnctl.errors import ConfigError
 from nnctl.model import load_model
-from nnctl.sweep import Range, load_sweep, run_sweep, run_trial, trial_overrides
+from nnctl.sweep import Range, load_sweep, trial_overrides
+from nnctl.trials import run_sweep, run_trial
 
 from conftest import CONFIGS, DATASETS, ROOT, iris_config
 

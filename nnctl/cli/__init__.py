@@ -384,7 +384,8 @@ def sweep(
     trials. Exit 1 when no trial succeeds. Needs Dask distributed (the 'sweep' extra)."""
     from nnctl.cli.render import SweepView
     from nnctl.errors import TrainingError
-    from nnctl.sweep import load_sweep, require_distributed, run_sweep, sweep_output
+    from nnctl.sweep import load_sweep, require_distributed, sweep_output
+    from nnctl.trials import run_sweep
 
     with _errors():
         if scheduler is not None and workers is not None:
