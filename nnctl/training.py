@@ -371,6 +371,16 @@ def describe(config: Config, warn: Any) -> tuple[Dataset, list[int], list[str], 
         "checkpoint": (f"every {t.checkpoint_every} epochs to {checkpoint_path(config, output_path(config, None))}"
                        if t.checkpoint_every else "off"),
     }
+    d = config.data
+    if d.streaming:
+        from nnctl.cache import cache_dir
+        from nnctl.spill import SpilledRows
+
+        spill = sum(len(rows) * rows.layout.row_bytes for rows in (dataset.train, dataset.validation)
+                    if isinstance(rows, SpilledRows))
+        size = f"{spill / 2**20:,.1f} MiB" if spill >= 2**20 else f"{spill / 2**10:,.0f} KiB"
+        settings["streaming"] = (f"chunks of {d.chunk_rows:,} rows, shuffle buffer {d.shuffle_buffer:,} rows; "
+                                 f"{size} of preprocessed rows spilled to {cache_dir() / 'spill'} while training")
     if dataset.sources.get("class_weight"):
         settings["class_weight"] = ", ".join(f"{k}={v:.4g}" for k, v in dataset.sources["class_weight"].items())
     return dataset, sizes, activations, inits, settings

@@ -328,6 +328,7 @@ def test_cli_train_and_check_a_streamed_config(tmp_path, _private_cache):
     check = _nnctl("check", "configs/auto_mpg.yaml", "--set", "data.streaming=true")
     assert check.returncode == 0, check.stderr
     assert "rows: 318 training, 80 validation" in check.stdout  # pass 1 counts; the in-memory split's totals
+    assert "streaming: chunks of 50,000 rows, shuffle buffer 200,000 rows; 19 KiB of preprocessed rows" in check.stdout
 
 
 def _csv(path: Path, rows: int) -> None:
