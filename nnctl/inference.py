@@ -132,8 +132,8 @@ def evaluation(model: Model, source: str | Path) -> Evaluation:
         raise DataError(f"{name}: no rows with a value in the target column '{target}'")
     X = model.preprocessor.transform(frame, model.network.dtype, name)
     y, Y = model.target.encode(frame[target], model.network.dtype, name)
-    scores: dict[str, Any] = {"rows": len(frame), **model.evaluate(X, Y, y)}
-    A = model.output(X)
+    A = model.output(X)  # one forward pass for the scores and the rows' predictions
+    scores: dict[str, Any] = {"rows": len(frame), **model.scores(A, Y, y)}
     if model.task != "classification":
         return Evaluation(scores, y, model.target.values(A))
     predicted = model.target.class_indices(A)

@@ -61,7 +61,10 @@ class Model:
 
     def evaluate(self, X: Array, Y: Array, y: np.ndarray) -> dict[str, float]:
         """Loss and metrics of the model on preprocessed rows; regression metrics on the target's scale."""
-        A = self.output(X)
+        return self.scores(self.output(X), Y, y)
+
+    def scores(self, A: Array, Y: Array, y: np.ndarray) -> dict[str, float]:
+        """`evaluate`'s loss and metrics from outputs A (n, n_outputs) already computed."""
         scores = {"loss": LOSSES[self.loss].value(A, Y, np.empty_like(A))}
         if self.task == "classification":
             C = confusion_matrix(y, self.target.class_indices(A), len(self.target.classes))
