@@ -13,7 +13,7 @@ import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -120,11 +120,20 @@ class Model:
             "checksum": _checksum(arrays),
         }
 
+    def entries(self) -> dict[str, np.ndarray]:
+        """What the .npz holds: the arrays and the `meta` JSON."""
+        arrays = self.arrays()
+        return {**arrays, "meta": np.array(json.dumps(self.meta(arrays), separators=(",", ":")))}
+
     def save(self, path: str | Path) -> None:
         """Write the model atomically: a temp file in the same folder, fsync, then rename over `path`."""
-        arrays = self.arrays()
-        entries = {**arrays, "meta": np.array(json.dumps(self.meta(arrays), separators=(",", ":")))}
-        write_npz_atomic(Path(path), entries)
+        write_npz_atomic(Path(path), self.entries())
+
+    def to_bytes(self) -> bytes:
+        """The model file's bytes, as `save` writes them (for a model that travels, e.g. from a sweep worker)."""
+        buffer = io.BytesIO()
+        _write_npz(buffer, self.entries())
+        return buffer.getvalue()
 
     @classmethod
     def load(cls, path: str | Path) -> Model:
@@ -145,8 +154,13 @@ def write_npz_atomic(path: Path, entries: dict[str, np.ndarray]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"{path}: cannot write the model file ({exc.strerror})") from None
-    with (replace_on_success(path, "wb", what="the model file") as handle,
-          zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive):
+    with replace_on_success(path, "wb", what="the model file") as handle:
+        _write_npz(handle, entries)
+
+
+def _write_npz(handle: IO[bytes], entries: dict[str, np.ndarray]) -> None:
+    """The .npz archive (uncompressed, fixed timestamps: the same model gives the same bytes) into `handle`."""
+    with zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
         for key, value in entries.items():
             info = zipfile.ZipInfo(f"{key}.npy", date_time=_ZIP_TIME)
             with archive.open(info, "w", force_zip64=True) as member:

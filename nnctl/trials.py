@@ -19,7 +19,6 @@ import logging
 import math
 import os
 import queue
-import tempfile
 import time
 import uuid
 import warnings
@@ -86,10 +85,7 @@ def run_trial(base: str | Mapping[str, Any], overrides: Sequence[str], base_dir:
     started = time.perf_counter()
     config = trial_config(base, overrides, base_dir, source)
     result = train(config, callback=_Progress(topic, number), save=False)
-    with tempfile.TemporaryDirectory(prefix="nnctl-trial-") as folder:
-        path = Path(folder) / "model.npz"
-        result.model.save(path)  # the model file format, written by the one function that writes it
-        model = path.read_bytes()
+    model = result.model.to_bytes()
     summary = result.summary()
     summary.pop("output", None)
     return {"summary": summary, "seconds": time.perf_counter() - started, "model": model}

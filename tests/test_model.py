@@ -54,6 +54,11 @@ def test_save_is_atomic_and_leaves_no_temp_files(trained, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix != ".yaml") == ["iris.npz"]
 
 
+def test_to_bytes_is_the_saved_file(trained):
+    model, path = trained
+    assert model.to_bytes() == path.read_bytes()
+
+
 def test_save_failure_keeps_the_old_file(trained, monkeypatch):
     model, path = trained
     before = path.read_bytes()
