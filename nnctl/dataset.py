@@ -82,24 +82,52 @@ def default_loss(target: pd.Series) -> str:
 def _clean(frame: pd.DataFrame, target: str, features: list[str], missing: str, source: str,
            warn: Callable[[str], None]) -> pd.DataFrame:
     """Drop rows without a target (with a warning), then apply `data.missing` to the features."""
-    unlabelled = frame[target].isna()
-    if unlabelled.any():
-        warn(f"{source}: dropped {int(unlabelled.sum())} of {len(frame)} rows whose target '{target}' is missing")
-        frame = frame[~unlabelled]
-    gaps = frame[features].isna()
-    if gaps.to_numpy().any():
-        if missing == "error":
-            row, column = next((r, c) for r, c in gaps.stack().index if gaps.at[r, c])
-            raise DataError(f"{source}: column '{column}' line {line_of(row)}: missing value "
-                            "(data.missing: error); use data.missing: impute or drop to accept gaps")
-        if missing == "drop":
-            incomplete = gaps.any(axis=1)
-            warn(f"{source}: dropped {int(incomplete.sum())} of {len(frame)} rows with missing feature values "
-                 "(data.missing: drop)")
-            frame = frame[~incomplete]
+    rows = len(frame)
+    frame, unlabelled = drop_unlabelled(frame, target)
+    if unlabelled:
+        warn(unlabelled_warning(source, target, unlabelled, rows))
+    frame, incomplete = apply_missing(frame, features, missing, source)
+    if incomplete:
+        warn(incomplete_warning(source, incomplete, rows - unlabelled))
     if frame.empty:
         raise DataError(f"{source}: no usable rows left after removing rows with missing values")
     return frame
+
+
+def drop_unlabelled(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, int]:
+    """The rows that have a target, and how many did not."""
+    labelled: np.ndarray = frame[target].notna().to_numpy()
+    dropped = len(frame) - int(labelled.sum())
+    return (frame.loc[labelled] if dropped else frame), dropped
+
+
+def apply_missing(frame: pd.DataFrame, features: list[str], missing: str, source: str) -> tuple[pd.DataFrame, int]:
+    """`data.missing` on the feature columns: the rows kept, and how many `drop` dropped; `error` raises at the
+    first gap (by row, then column), naming its column and line."""
+    gaps = frame[features].isna().to_numpy()
+    if not gaps.any() or missing == "impute":
+        return frame, 0
+    if missing == "error":
+        row, column = np.argwhere(gaps)[0]
+        raise DataError(f"{source}: column '{features[column]}' line {line_of(frame.index[row])}: missing value "
+                        "(data.missing: error); use data.missing: impute or drop to accept gaps")
+    complete = np.logical_not(gaps.any(axis=1))
+    return frame.loc[complete], len(frame) - int(complete.sum())
+
+
+def unlabelled_warning(source: str, target: str, dropped: int, rows: int) -> str:
+    return f"{source}: dropped {dropped} of {rows} rows whose target '{target}' is missing"
+
+
+def incomplete_warning(source: str, dropped: int, rows: int) -> str:
+    return f"{source}: dropped {dropped} of {rows} rows with missing feature values (data.missing: drop)"
+
+
+def unseen_warning(source: str, column: str, count: int, examples: set[str]) -> str:
+    """A fine-tuned model's categorical column has values it never saw in training."""
+    shown = ", ".join(repr(v) for v in sorted(examples)[:5])
+    return (f"{source}: column '{column}' has {count} rows with categories the model has never seen ({shown}); "
+            "they are encoded as all zeros")
 
 
 def split_rows(n: int, fraction: float, rng: np.random.Generator,
@@ -144,9 +172,7 @@ def _load(config: Config, rng: np.random.Generator, warn: Callable[[str], None],
     data = config.data
     train_path = str(config.resolve(data.train))
     frame = read_csv(train_path)
-    require_columns(frame, [data.target], train_path, "target")
-    features = feature_columns(config, frame, train_path, base)
-    require_columns(frame, features, train_path, "feature")
+    features = checked_features(config, frame, train_path, base)
     frame = _clean(frame, data.target, features, data.missing, train_path, warn)
 
     loss = loss_name(config, frame[data.target], base)
@@ -202,6 +228,14 @@ def _load(config: Config, rng: np.random.Generator, warn: Callable[[str], None],
     return Dataset(train, validation, preprocessor, target, loss, sources)
 
 
+def checked_features(config: Config, frame: pd.DataFrame, source: str, base: Model | None) -> list[str]:
+    """The feature columns, once `frame` (a CSV, or only its header) is known to hold them and the target."""
+    require_columns(frame, [config.data.target], source, "target")
+    features = feature_columns(config, frame, source, base)
+    require_columns(frame, features, source, "feature")
+    return features
+
+
 def feature_columns(config: Config, frame: pd.DataFrame, source: str, base: Model | None) -> list[str]:
     data = config.data
     if base is not None:
@@ -243,9 +277,7 @@ def _warn_unseen_categories(preprocessor: Preprocessor, frame: pd.DataFrame, sou
         values = frame[spec.name].dropna().astype(str)
         unseen = values[~values.isin(spec.categories)]
         if len(unseen):
-            examples = ", ".join(repr(v) for v in sorted(set(unseen))[:5])
-            warn(f"{source}: column '{spec.name}' has {len(unseen)} rows with categories the model has never seen "
-                 f"({examples}); they are encoded as all zeros")
+            warn(unseen_warning(source, spec.name, len(unseen), set(unseen)))
 
 
 def class_weights(setting: str | dict[Any, float], target: TargetEncoder, y: np.ndarray, source: str) -> np.ndarray:

@@ -310,15 +310,19 @@ class TargetEncoder:
         labels = labels_of(series)
         unknown = [label for label in labels if label not in lookup]
         if unknown:
-            raise DataError(f"{source}: target '{self.name}' has label {unknown[0]!r}, which is not one of the "
-                            f"model's classes ({', '.join(map(str, self.classes))}); a network cannot learn a "
-                            "class its output layer does not have")
+            raise self.unknown_label(unknown[0], source)
         y = np.array([lookup[label] for label in labels], dtype=np.int64)
         if self.binary:
             return y, y.astype(dtype).reshape(-1, 1)
         Y = np.zeros((len(y), len(self.classes)), dtype=dtype)
         Y[np.arange(len(y)), y] = 1
         return y, Y
+
+    def unknown_label(self, label: Any, source: str) -> DataError:
+        """The error for a class label the model does not have."""
+        return DataError(f"{source}: target '{self.name}' has label {label!r}, which is not one of the model's "
+                         f"classes ({', '.join(map(str, self.classes))}); a network cannot learn a class its output "
+                         "layer does not have")
 
     def class_indices(self, A: Array) -> IntArray:
         """Predicted class index per row from the network output A (n, n_outputs)."""

@@ -34,7 +34,17 @@ from nnctl import cache
 from nnctl._types import Array
 from nnctl.config import Config
 from nnctl.data import read_csv_chunks, read_header, require_columns
-from nnctl.dataset import Dataset, class_weights_from_counts, feature_columns, loss_name
+from nnctl.dataset import (
+    Dataset,
+    apply_missing,
+    checked_features,
+    class_weights_from_counts,
+    drop_unlabelled,
+    incomplete_warning,
+    loss_name,
+    unlabelled_warning,
+    unseen_warning,
+)
 from nnctl.errors import ConfigError, DataError, OutputError
 from nnctl.losses import LOSSES
 from nnctl.metrics import Moments
@@ -100,23 +110,11 @@ def _kind(series: pd.Series) -> str | None:
 
 def _clean(frame: pd.DataFrame, target: str, features: list[str], missing: str,
            source: str) -> tuple[pd.DataFrame, int, int]:
-    """`dataset._clean` for one chunk: (usable rows, rows without a target, rows dropped for gaps)."""
-    labelled: np.ndarray = frame[target].notna().to_numpy()
-    n_unlabelled = len(frame) - int(labelled.sum())
-    if n_unlabelled:
-        frame = frame.loc[labelled]
-    gaps = frame[features].isna().to_numpy()
-    n_incomplete = 0
-    if gaps.any():
-        if missing == "error":
-            row, column = np.argwhere(gaps)[0]
-            raise DataError(f"{source}: column '{features[column]}' line {line_of(frame.index[row])}: missing value "
-                            "(data.missing: error); use data.missing: impute or drop to accept gaps")
-        if missing == "drop":
-            complete = np.logical_not(gaps.any(axis=1))
-            n_incomplete = len(frame) - int(complete.sum())
-            frame = frame.loc[complete]
-    return frame, n_unlabelled, n_incomplete
+    """`dataset._clean` for one chunk, counting instead of warning: (usable rows, rows without a target, rows
+    dropped for gaps)."""
+    frame, unlabelled = drop_unlabelled(frame, target)
+    frame, incomplete = apply_missing(frame, features, missing, source)
+    return frame, unlabelled, incomplete
 
 
 def _target_codes(series: pd.Series) -> tuple[np.ndarray, list[Hashable]]:
@@ -298,15 +296,9 @@ class _Pass1:
             if count:
                 label = _label(key, integral)
                 if label not in lookup:
-                    raise _unknown_label(self.path, target, label)
+                    raise target.unknown_label(label, self.path)
                 counts[lookup[label]] += count
         return counts
-
-
-def _unknown_label(source: str, target: TargetEncoder, label: Any) -> DataError:
-    return DataError(f"{source}: target '{target.name}' has label {label!r}, which is not one of the model's "
-                     f"classes ({', '.join(map(str, target.classes))}); a network cannot learn a class its output "
-                     "layer does not have")
 
 
 def fit(config: Config, rng: np.random.Generator, warn: Callable[[str], None], base: Model | None = None,
@@ -318,10 +310,7 @@ def fit(config: Config, rng: np.random.Generator, warn: Callable[[str], None], b
     status = status or (lambda message: None)
     data = config.data
     path = str(config.resolve(data.train))
-    header = read_header(path)
-    require_columns(header, [data.target], path, "target")
-    features = feature_columns(config, header, path, base)
-    require_columns(header, features, path, "feature")
+    features = checked_features(config, read_header(path), path, base)
     validation_path = str(config.resolve(data.validation)) if data.validation else None
     if validation_path is not None:
         require_columns(read_header(validation_path), [data.target, *features], validation_path, "validation")
@@ -335,18 +324,15 @@ def fit(config: Config, rng: np.random.Generator, warn: Callable[[str], None], b
             text.add(mixed.column)
             rng.bit_generator.state = start
     if found.unlabelled:
-        warn(f"{path}: dropped {found.unlabelled} of {found.rows} rows whose target '{data.target}' is missing")
+        warn(unlabelled_warning(path, data.target, found.unlabelled, found.rows))
     if found.incomplete:
-        warn(f"{path}: dropped {found.incomplete} of {found.rows - found.unlabelled} rows with missing feature "
-             "values (data.missing: drop)")
+        warn(incomplete_warning(path, found.incomplete, found.rows - found.unlabelled))
     if found.loss is None or not found.rows_train + found.rows_validation:
         raise DataError(f"{path}: no usable rows left after removing rows with missing values")
     if not found.rows_train:
         raise DataError(f"{path}: no training rows left after data.validation_split; lower it")
     for name, (count, examples) in found.unseen.items():
-        shown = ", ".join(repr(v) for v in sorted(examples)[:5])
-        warn(f"{path}: column '{name}' has {count} rows with categories the model has never seen ({shown}); they "
-             "are encoded as all zeros")
+        warn(unseen_warning(path, name, count, examples))
     preprocessor = base.preprocessor if base is not None else found.preprocessor()
     target = base.target if base is not None else found.target_encoder()
     sources: dict[str, Any] = {"train": path}
@@ -397,7 +383,7 @@ def _encode(plan: Plan, part: pd.DataFrame, weights: bool, source: str) -> list[
     for j, key in enumerate(keys):
         label = _label(key, integral)
         if label not in lookup:
-            raise _unknown_label(source, target, label)
+            raise target.unknown_label(label, source)
         index[j] = lookup[label]
     y = index[codes]
     if target.binary:
@@ -428,10 +414,9 @@ def _validation_file(plan: Plan, writer: SpillWriter | None) -> int:
             if writer is not None:
                 writer.append(parts)
     if unlabelled:
-        plan.warn(f"{path}: dropped {unlabelled} of {rows} rows whose target '{data.target}' is missing")
+        plan.warn(unlabelled_warning(path, data.target, unlabelled, rows))
     if incomplete:
-        plan.warn(f"{path}: dropped {incomplete} of {rows - unlabelled} rows with missing feature values "
-                  "(data.missing: drop)")
+        plan.warn(incomplete_warning(path, incomplete, rows - unlabelled))
     if not usable:
         raise DataError(f"{path}: no usable rows left after removing rows with missing values")
     return usable
