@@ -372,19 +372,24 @@ def apply_override(raw: dict[str, Any], assignment: str) -> tuple[str | int, ...
     return tuple(path)
 
 
-def _line_index(node: yaml.Node | None, path: tuple[str | int, ...] = ()) -> dict[tuple[str | int, ...], int]:
+def line_index(node: yaml.Node | None, path: tuple[str | int, ...] = ()) -> dict[tuple[str | int, ...], int]:
     """Map every key path in a composed YAML document to its 1-based line."""
     lines: dict[tuple[str | int, ...], int] = {}
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             sub = (*path, key_node.value)
             lines[sub] = key_node.start_mark.line + 1
-            lines.update(_line_index(value_node, sub))
+            lines.update(line_index(value_node, sub))
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             lines[(*path, i)] = item.start_mark.line + 1
-            lines.update(_line_index(item, (*path, i)))
+            lines.update(line_index(item, (*path, i)))
     return lines
+
+
+def key_line(lines: Mapping[tuple[str | int, ...], int], path: tuple[str | int, ...]) -> int | None:
+    """The line of `path`, or of its deepest parent the document has (a missing key: its section's line)."""
+    return next((lines[path[:n]] for n in range(len(path), 0, -1) if path[:n] in lines), None)
 
 
 def _describe(error: Mapping[str, Any]) -> str:
@@ -413,7 +418,7 @@ def _format(error: Mapping[str, Any], source: str, lines: Mapping[tuple[str | in
     where = dotted(loc) or "(top level)"
     if loc in overridden:
         return f"--set {where}: {_describe(error)}"
-    line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), None)
+    line = key_line(lines, loc)
     prefix = f"{source}:{line}" if line else source
     return f"{prefix}: {where}: {_describe(error)}"
 
@@ -439,7 +444,7 @@ def read_yaml(path: str | Path, what: str = "config") -> tuple[str, Any]:
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     """Read, override and validate a YAML config; any problem is a ConfigError naming file, line and key."""
     text, raw = read_yaml(path)
-    lines = _line_index(yaml.compose(text))  # parsed above, so this cannot fail
+    lines = line_index(yaml.compose(text))  # parsed above, so this cannot fail
     return config_from(raw, str(path), Path(path).parent, overrides, lines)
 
 

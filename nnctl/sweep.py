@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from nnctl.config import Config, config_from, load_config, parse_key, read_yaml
+from nnctl.config import Config, config_from, key_line, line_index, load_config, parse_key, read_yaml
 from nnctl.errors import ConfigError, require
 from nnctl.registry import closest, unknown_name_message
 from nnctl.schedules import monitor_mode
@@ -139,30 +139,14 @@ def yaml_scalar(value: Any) -> str:
     return text.removesuffix("\n...\n").strip()
 
 
-def _line_index(text: str) -> dict[tuple[str, ...], int]:
-    """1-based lines of the top-level keys and the space's keys."""
-    try:
-        node = yaml.compose(text)
-    except yaml.YAMLError:
-        return {}
-    lines: dict[tuple[str, ...], int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            lines[(str(key.value),)] = key.start_mark.line + 1
-            if key.value == "space" and isinstance(value, yaml.MappingNode):
-                for sub, _ in value.value:
-                    lines[("space", str(sub.value))] = sub.start_mark.line + 1
-    return lines
-
-
 class _Problems:
     """Builds the one-line ConfigErrors about a sweep file: `FILE:LINE: KEY: what is wrong`."""
 
-    def __init__(self, source: str, lines: Mapping[tuple[str, ...], int]) -> None:
+    def __init__(self, source: str, lines: Mapping[tuple[str | int, ...], int]) -> None:
         self.source, self.lines = source, lines
 
     def __call__(self, message: str, *where: str) -> ConfigError:
-        line = next((self.lines[where[:n]] for n in range(len(where), 0, -1) if where[:n] in self.lines), None)
+        line = key_line(self.lines, where)
         prefix = f"{self.source}:{line}" if line else self.source
         key = f" {': '.join(where)}:" if where else ""  # `space: model.layers[0].units:`
         return ConfigError(f"{prefix}:{key} {message}")
@@ -282,7 +266,7 @@ def load_sweep(path: str | Path, on_warning: Callable[[str], None] | None = None
     warn = on_warning or (lambda message: None)
     source = str(path)
     text, raw = read_yaml(path, "sweep")
-    problem = _Problems(source, _line_index(text))
+    problem = _Problems(source, line_index(yaml.compose(text)))  # parsed above, so this cannot fail
     if not isinstance(raw, dict):
         raise problem(f"expected a mapping with the keys {', '.join(SWEEP_KEYS)}; got {type(raw).__name__}")
     for key in raw:
