@@ -28,7 +28,7 @@ import numpy as np
 
 from nnctl import __version__
 from nnctl.errors import InputError, require
-from nnctl.files import replace_on_success
+from nnctl.files import refuse_to_replace, replace_on_success
 from nnctl.preprocess import BOOL_TEXT, MISSING, NA_VALUES, FeatureSpec
 
 if TYPE_CHECKING:
@@ -56,8 +56,7 @@ def save_onnx(model: Model, path: str | Path) -> None:
     existing file that is not an ONNX model (the .npz model itself, a CSV, ...) is never overwritten."""
     path = Path(path)
     data = to_onnx(model)
-    if path.exists() and not is_onnx_file(path):
-        raise InputError(f"{path}: exists and is not an ONNX model; not overwriting it")
+    refuse_to_replace(path, is_onnx_file, "an ONNX model")
     with replace_on_success(path, "wb", what="the ONNX file", cannot_open=InputError) as handle:
         handle.write(data)
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from nnctl.errors import NnctlError, OutputError
+from nnctl.errors import InputError, NnctlError, OutputError
 
 
 @contextmanager
@@ -42,3 +42,10 @@ def replace_on_success(path: Path, mode: str = "wb", *, what: str = "the file",
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def refuse_to_replace(path: Path, is_ours: Callable[[Path], bool], kind: str, hint: str = "") -> None:
+    """InputError when `path` exists and is not `kind` (`is_ours` says): a mistyped -o must never destroy a CSV,
+    or the model itself."""
+    if path.exists() and not is_ours(path):
+        raise InputError(f"{path}: exists and is not {kind}; not overwriting it" + (f" ({hint})" if hint else ""))

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nnctl.errors import InputError, require
-from nnctl.files import replace_on_success
+from nnctl.files import refuse_to_replace, replace_on_success
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -264,13 +264,14 @@ def save_png(figure: Figure, path: Path) -> None:
         raise InputError(f"{path}: plots are written as PNG images; give a file name ending in .png")
     if path.is_dir():
         raise InputError(f"{path}: is a folder; give a file name ending in .png")
-    if path.exists():
-        try:
-            with path.open("rb") as handle:
-                png = handle.read(len(PNG_SIGNATURE)) == PNG_SIGNATURE
-        except OSError as exc:
-            raise InputError(f"{path}: cannot read the existing file ({exc.strerror}); not overwriting it") from None
-        if not png:
-            raise InputError(f"{path}: exists and is not a PNG image; not overwriting it (choose another name)")
+    refuse_to_replace(path, _is_png, "a PNG image", "choose another name")
     with replace_on_success(path, "wb", what="the plot", cannot_open=InputError) as handle:
         figure.savefig(handle, format="png", dpi=DPI)
+
+
+def _is_png(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(len(PNG_SIGNATURE)) == PNG_SIGNATURE
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the existing file ({exc.strerror}); not overwriting it") from None

@@ -20,6 +20,7 @@ import numpy as np
 from nnctl.config import Config
 from nnctl.dataset import Dataset, Split, load_dataset
 from nnctl.errors import ConfigError, InputError, ModelFileError, TrainingError, TrainingInterrupted
+from nnctl.files import refuse_to_replace
 from nnctl.initializers import default_init
 from nnctl.loop import Callback, EarlyStopping, EpochStats, Loop, evaluate, signals_held
 from nnctl.losses import LOSSES
@@ -413,8 +414,7 @@ def _check_writable(path: Path) -> None:
         raise InputError(f"{path}: is a directory; give a file path for the model, e.g. {path / 'model.npz'}")
     if not os.access(path.parent, os.W_OK):
         raise InputError(f"{path}: the folder {path.parent} is not writable")
-    if path.exists() and not _is_model_file(path):
-        raise InputError(f"{path}: exists and is not an nnctl model; not overwriting it (choose another -o)")
+    refuse_to_replace(path, _is_model_file, "an nnctl model", "choose another -o")
 
 
 def _is_model_file(path: Path) -> bool:
