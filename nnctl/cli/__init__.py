@@ -151,7 +151,8 @@ def train(
 
     with _errors():
         bars = _bars(fail_under or [])
-        cfg = load_config(config, _overrides(set_, **{"training.epochs": epochs, "seed": seed}))
+        overrides = _overrides(set_, **{"training.epochs": epochs, "seed": seed})
+        cfg = load_config(config, overrides)
         reporter = Reporter(quiet, log_format.value)
         try:
             with _sigterm_as_interrupt():
@@ -164,7 +165,7 @@ def train(
             if exc.checkpoint:
                 again = ["nnctl", "train", str(config), "--resume", exc.checkpoint]
                 again += ["-o", str(output)] if output else []
-                again += [f"--set {item}" for item in _overrides(set_, **{"training.epochs": epochs, "seed": seed})]
+                again += [f"--set {item}" for item in overrides]
                 stderr.print(f"resume with: {escape(' '.join(again))}")
             raise typer.Exit(130) from None
         finally:
