@@ -21,10 +21,7 @@ T = TypeVar("T")
 def read_csv(path: str | Path | IO[str], **kwargs: Any) -> pd.DataFrame:
     """Read a whole CSV with pandas; any failure is a one-line DataError naming the file."""
     frame: pd.DataFrame = _guarded(path, lambda: pd.read_csv(path, **kwargs))
-    if not frame.index.equals(pd.RangeIndex(len(frame))):
-        # pandas' reading of rows with one field more than the header: the first column becomes an index
-        raise DataError(f"{path}: rows have more fields than the header has names; quote values that contain "
-                        "commas, or name every column")
+    _check_rows(frame, 0, path)
     check_header(frame.columns, str(path))
     return frame
 
@@ -50,13 +47,19 @@ def read_csv_chunks(path: str | Path, chunk_rows: int,
             frame = _guarded(path, lambda: next(reader, None))
             if frame is None:
                 return
-            if not frame.index.equals(pd.RangeIndex(start, start + len(frame))):
-                raise DataError(f"{path}: rows have more fields than the header has names; quote values that "
-                                "contain commas, or name every column")
+            _check_rows(frame, start, path)
             if start == 0:
                 check_header(frame.columns, str(path))
             start += len(frame)
             yield frame
+
+
+def _check_rows(frame: pd.DataFrame, start: int, path: object) -> None:
+    """The frame's index must be its rows' positions from `start`: rows with one field more than the header
+    make pandas turn the first column into the index, shifting every column silently."""
+    if not frame.index.equals(pd.RangeIndex(start, start + len(frame))):
+        raise DataError(f"{path}: rows have more fields than the header has names; quote values that contain "
+                        "commas, or name every column")
 
 
 def _guarded(name: object, read: Callable[[], T]) -> T:
@@ -70,12 +73,9 @@ def _guarded(name: object, read: Callable[[], T]) -> T:
         raise DataError(f"{name}: no data; expected a header line and rows") from None
     except UnicodeDecodeError:
         raise DataError(f"{name}: not UTF-8 text; save the CSV as UTF-8") from None
-    except OSError as exc:
-        if exc.errno == errno.ENOMEM:  # pandas maps a big file whole: out of memory, not a bad CSV
+    except (pd.errors.ParserError, ValueError, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno == errno.ENOMEM:  # pandas maps a big file whole: out of memory
             raise MemoryError(f"{name}: {exc.strerror}") from None
-        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else exc.__class__.__name__
-        raise DataError(f"{name}: cannot parse as CSV: {detail}") from None
-    except (pd.errors.ParserError, ValueError) as exc:
         detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else exc.__class__.__name__
         raise DataError(f"{name}: cannot parse as CSV: {detail}") from None
 
