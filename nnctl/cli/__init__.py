@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -154,20 +154,18 @@ def train(
         overrides = _overrides(set_, **{"training.epochs": epochs, "seed": seed})
         cfg = load_config(config, overrides)
         reporter = Reporter(quiet, log_format.value)
+        def resume_hint(exc: TrainingInterrupted) -> str | None:
+            if not exc.checkpoint:
+                return None
+            again = ["nnctl", "train", str(config), "--resume", exc.checkpoint]
+            again += ["-o", str(output)] if output else []
+            return "resume with: " + " ".join([*again, *(f"--set {item}" for item in overrides)])
+
         try:
-            with _sigterm_as_interrupt():
+            with _exit_130_on_interrupt(reporter.close, resume_hint):
                 # Reporter has Callback's methods; subclassing it would make --help import NumPy
                 result = run(cfg, output, callback=reporter, resume=resume, init=init,  # type: ignore[arg-type]
                              require=bars)
-        except TrainingInterrupted as exc:
-            reporter.close()
-            stderr.print(f"[yellow]{escape(exc.message)}[/]")
-            if exc.checkpoint:
-                again = ["nnctl", "train", str(config), "--resume", exc.checkpoint]
-                again += ["-o", str(output)] if output else []
-                again += [f"--set {item}" for item in overrides]
-                stderr.print(f"resume with: {escape(' '.join(again))}")
-            raise typer.Exit(130) from None
         finally:
             reporter.close()
         summary = result.summary()
@@ -175,6 +173,22 @@ def train(
             summary_table(summary)
         if json_:
             typer.echo(json.dumps(summary))
+
+
+@contextmanager
+def _exit_130_on_interrupt(stop: Callable[[], None],
+                           hint: Callable[[TrainingInterrupted], str | None] | None = None) -> Iterator[None]:
+    """Ctrl-C or SIGTERM in the body: `stop` the live display, print what the library kept (and `hint`), exit 130."""
+    try:
+        with _sigterm_as_interrupt():
+            yield
+    except TrainingInterrupted as exc:
+        stop()
+        stderr.print(f"[yellow]{escape(exc.message)}[/]")
+        extra = hint(exc) if hint is not None else None
+        if extra:
+            stderr.print(escape(extra))
+        raise typer.Exit(130) from None
 
 
 @contextmanager
@@ -397,14 +411,10 @@ def sweep(
         plan = load_sweep(sweep_file, view.on_warning)
         folder = sweep_output(plan, output)
         try:
-            with _sigterm_as_interrupt():
+            with _exit_130_on_interrupt(view.finish):
                 # SweepView has SweepCallback's methods; subclassing it would make --help import NumPy
                 result = run_sweep(plan, folder, scheduler=scheduler, workers=workers, callback=view,  # type: ignore[arg-type]
                                    debug=_DEBUG)
-        except TrainingInterrupted as exc:
-            view.finish()
-            stderr.print(f"[yellow]{escape(exc.message)}[/]")
-            raise typer.Exit(130) from None
         finally:
             view.close()
         view.finish(str(folder), result.seconds, result.cluster)
