@@ -24,9 +24,11 @@ test: lint pytest
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# style, types, and the layers contracts in pyproject.toml (import-linter)
 lint: $(STAMP)
 	$(BIN)/ruff check nnctl tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # whole-process start-up medians of the commands pipelines run; exits 1 if a goal is missed
 startup: $(STAMP)
@@ -53,4 +55,4 @@ results: $(RESULTS_STAMP)
 	$(BIN)/python benchmarks/results.py
 
 clean:
-	rm -rf $(VENV) models .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) models .pytest_cache .mypy_cache .ruff_cache .import_linter_cache build *.egg-info

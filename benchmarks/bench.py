@@ -81,8 +81,8 @@ def gemm_peak() -> float:
 def run_nnctl(name: str, path: Path, epochs: int) -> tuple[float, float]:
     import yaml
 
-    from nnctl.config import load_config
-    from nnctl.training import train
+    from nnctl.config.load import load_config
+    from nnctl.train.run import train
 
     _, _, hidden, _, batch = WORKLOADS[name]
     config = {"seed": 0, "data": {"train": path.name, "target": "y", "validation_split": 0, "scale": "none"},
@@ -189,8 +189,8 @@ def numpy_floor(name: str, X: np.ndarray, epochs: int) -> float:
 
 def load_times(name: str) -> tuple[float, float, int]:
     """Seconds to turn the workload's CSV into training arrays: parsing it, and from the data cache."""
-    from nnctl.config import load_config
-    from nnctl.dataset import load_dataset
+    from nnctl.config.load import load_config
+    from nnctl.data.load import load_dataset
 
     path, _, _ = dataset(name)
     config_path = DATA / f"{name.lower()}.yaml"

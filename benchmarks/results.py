@@ -53,9 +53,9 @@ def split(frame: pd.DataFrame, target: str, task: str) -> tuple[pd.DataFrame, pd
 
 
 def run_nnctl(config_path: Path, train_csv: Path, test_csv: Path, seed: int, extra: list[str]) -> dict[str, float]:
-    from nnctl.config import load_config
-    from nnctl.inference import evaluate
-    from nnctl.training import train
+    from nnctl.config.load import load_config
+    from nnctl.predict.inference import evaluate
+    from nnctl.train.run import train
 
     overrides = [*extra, f"data.train={train_csv}", f"seed={seed}", "data.cache=false"]
     if load_config(config_path, extra).training.early_stopping is None:
@@ -157,7 +157,7 @@ def main() -> int:
                         help="a config override for every config and both libraries, as in nnctl train --set")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")  # sklearn's ConvergenceWarning when max_iter epochs end the run
-    from nnctl.config import load_config
+    from nnctl.config.load import load_config
 
     names = args.only.split(",") if args.only else sorted(p.stem for p in CONFIGS.glob("*.yaml"))
     print(f"test metrics, mean ± standard deviation over seeds 0..{args.seeds - 1}; the same 80/20 split for both")

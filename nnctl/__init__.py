@@ -5,6 +5,18 @@
     >>> result = nnctl.train(config, output="iris.npz")
     >>> model = nnctl.load_model("iris.npz")
 
+The package is organised in layers, lowest first, each importing only from those below it:
+
+    errors, _types, _version, registry, files   the ground floor: exceptions, names, atomic writes
+    engine/    the network, its math, the optimizers and schedules, the metrics (NumPy only)
+    config/    the config's schema, YAML loading, overrides
+    model/     the trained artifact: Model, its .npz file, the fitted preprocessing applied with NumPy
+    data/      reading CSVs, fitting the preprocessing, the rows training reads (in memory, or spilled)
+    train/     events, the epoch loop, a run (train / resume / fine-tune)
+    predict/   the row reader and inference
+    sweep/     hyperparameter sweeps on Dask;   extras/   ONNX export, plots
+    cli/       the Typer commands and what they print
+
 Submodules are imported on first use, so `import nnctl` (and the CLI's start-up) stays cheap.
 """
 
@@ -12,20 +24,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from nnctl._version import __version__
 from nnctl.errors import ConfigError, DataError, InputError, ModelFileError, NnctlError, TrainingError
 
-__version__ = "0.1.0"
-
 _LAZY = {
-    "load_config": "nnctl.config",
-    "Config": "nnctl.config",
-    "train": "nnctl.training",
-    "Callback": "nnctl.training",
-    "load_model": "nnctl.model",
-    "Model": "nnctl.model",
-    "Network": "nnctl.network",
-    "predict": "nnctl.inference",
-    "evaluate": "nnctl.inference",
+    "load_config": "nnctl.config.load",
+    "Config": "nnctl.config.schema",
+    "train": "nnctl.train.run",
+    "TrainResult": "nnctl.train.run",
+    "Callback": "nnctl.train.events",
+    "EpochStats": "nnctl.train.events",
+    "load_model": "nnctl.model.model",
+    "Model": "nnctl.model.model",
+    "Network": "nnctl.engine.network",
+    "predict": "nnctl.predict.inference",
+    "evaluate": "nnctl.predict.inference",
 }
 
 __all__ = [

@@ -1,8 +1,14 @@
-"""Every failure nnctl reports is an `NnctlError`; its `exit_code` is what the CLI exits with."""
+"""Every failure nnctl reports is an `NnctlError`; its `exit_code` is what the CLI exits with.
+
+A message may name an argument of the library call that failed as a `{name}` placeholder, listed in
+`arguments`: `str(error)` names the Python argument (`require`), and `render(names)` whatever the caller calls
+it (the CLI: its flag, `--fail-under`). So the library never speaks of flags, and the CLI never rewrites text.
+"""
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping, Sequence
 from types import ModuleType
 
 
@@ -10,6 +16,17 @@ class NnctlError(Exception):
     """Base of all nnctl errors. The message is one actionable line for the user."""
 
     exit_code = 1
+
+    def __init__(self, message: str, *, arguments: Sequence[str] = ()) -> None:
+        self.template, self.arguments = message, tuple(arguments)
+        super().__init__(self.render({}))
+
+    def render(self, names: Mapping[str, str]) -> str:
+        """The message, each `{argument}` named as `names` says (by default: the argument's own name)."""
+        text = self.template
+        for argument in self.arguments:
+            text = text.replace("{" + argument + "}", names.get(argument, argument))
+        return text
 
 
 class InputError(NnctlError):
@@ -19,7 +36,19 @@ class InputError(NnctlError):
 
 
 class ConfigError(InputError):
-    """The YAML config (or a --set override) is unreadable or invalid."""
+    """The YAML config (or an override of one of its keys) is unreadable or invalid."""
+
+
+class OverrideError(ConfigError):
+    """An override (`KEY=VALUE`) is malformed or gives a key a value the config rejects: `subject` is the
+    assignment or dotted key, `problem` what is wrong with it."""
+
+    def __init__(self, subject: str, problem: str) -> None:
+        self.subject, self.problem = subject, problem
+        super().__init__(f"{{overrides}} {subject}: {problem}", arguments=("overrides",))
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # travels back from a Dask worker intact
+        return type(self), (self.subject, self.problem)
 
 
 class DataError(InputError):

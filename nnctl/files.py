@@ -1,11 +1,13 @@
 """Files written so that nothing is lost: a temporary file beside the target, fsynced, then renamed over it.
 
-A failure at any point leaves the previous file byte for byte and no temporary file behind.
+A failure at any point leaves the previous file byte for byte and no temporary file behind; `signals_held` keeps
+a Ctrl-C from cutting a write that must finish (a checkpoint, the results of a sweep).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -44,8 +46,24 @@ def replace_on_success(path: Path, mode: str = "wb", *, what: str = "the file",
         raise
 
 
-def refuse_to_replace(path: Path, is_ours: Callable[[Path], bool], kind: str, hint: str = "") -> None:
-    """InputError when `path` exists and is not `kind` (`is_ours` says): a mistyped -o must never destroy a CSV,
-    or the model itself."""
+def refuse_to_replace(path: Path, is_ours: Callable[[Path], bool], kind: str, hint: str = "",
+                      arguments: tuple[str, ...] = ()) -> None:
+    """InputError when `path` exists and is not `kind` (`is_ours` says): a mistyped output path must never destroy
+    a CSV, or the model itself. `hint` may name `arguments` (see `NnctlError`)."""
     if path.exists() and not is_ours(path):
-        raise InputError(f"{path}: exists and is not {kind}; not overwriting it" + (f" ({hint})" if hint else ""))
+        raise InputError(f"{path}: exists and is not {kind}; not overwriting it" + (f" ({hint})" if hint else ""),
+                         arguments=arguments)
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """Defer SIGINT and SIGTERM until the block is done (where the platform allows it)."""
+    try:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)

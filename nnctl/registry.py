@@ -1,4 +1,4 @@
-"""Named registries for everything a config can name, with did-you-mean suggestions."""
+"""Named registries for everything a config can name, and the one "did you mean" every message uses."""
 
 from __future__ import annotations
 
@@ -15,16 +15,23 @@ def closest(name: str, choices: Iterable[str]) -> str | None:
     return matches[0] if matches else None
 
 
-def unknown_name_message(kind: str, name: object, choices: Iterable[str]) -> str:
-    """`unknown activation 'rleu'; did you mean 'relu'? (valid: identity, relu, ...)`."""
-    options = sorted(choices)
+def not_found(what: str, name: object, choices: Iterable[str], label: str = "valid") -> str:
+    """`{what}; did you mean '{hint}'? ({label}: a, b, c)`, the hint only when a choice is close to `name`.
+
+    E.g. `unknown activation 'rleu'; did you mean 'relu'? (valid: identity, relu, ...)`."""
+    options = [str(choice) for choice in choices]
     hint = closest(str(name), options)
     did_you_mean = f"; did you mean '{hint}'?" if hint else ""
-    return f"unknown {kind} '{name}'{did_you_mean} (valid: {', '.join(options)})"
+    return f"{what}{did_you_mean} ({label}: {', '.join(options)})"
+
+
+def unknown_name_message(kind: str, name: object, choices: Iterable[str]) -> str:
+    """`unknown activation 'rleu'; did you mean 'relu'? (valid: identity, relu, ...)`, choices sorted."""
+    return not_found(f"unknown {kind} '{name}'", name, sorted(choices))
 
 
 class Registry(dict[str, T]):
-    """A dict of name -> implementation that knows what kind of thing it holds."""
+    """A dict of name -> implementation that knows what kind of thing it holds (its `kind` names it in messages)."""
 
     def __init__(self, kind: str) -> None:
         super().__init__()
@@ -38,10 +45,3 @@ class Registry(dict[str, T]):
             return obj
 
         return add
-
-    def lookup(self, name: str) -> T:
-        """The entry for `name`; a KeyError whose message lists valid names and the closest one."""
-        try:
-            return self[name]
-        except KeyError:
-            raise KeyError(unknown_name_message(self.kind, name, self)) from None

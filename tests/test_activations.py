@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from nnctl.activations import ACTIVATIONS
+from nnctl.engine.activations import ACTIVATIONS
 
 from gradcheck import numerical_gradient
 

@@ -7,18 +7,18 @@ import os
 
 import pytest
 
-import nnctl.cache
-import nnctl.dataset
-import nnctl.training
-from nnctl.config import load_config
-from nnctl.training import train
+import nnctl.data.cache
+import nnctl.data.memory
+import nnctl.train.events
+from nnctl.config.load import load_config
+from nnctl.train.run import train
 
 from conftest import DATASETS
 
 
 @pytest.fixture
 def cached(monkeypatch, tmp_path):
-    monkeypatch.setattr(nnctl.cache, "MIN_BYTES", 0)  # cache even the small test files
+    monkeypatch.setattr(nnctl.data.cache, "MIN_BYTES", 0)  # cache even the small test files
     monkeypatch.setenv("NNCTL_CACHE_DIR", str(tmp_path / "cache"))
     return tmp_path / "cache"
 
@@ -36,7 +36,7 @@ def _config(write_config, tmp_path, **data):
 def test_a_hit_trains_the_same_model_without_parsing(write_config, tmp_path, cached, monkeypatch):
     warnings: list[str] = []
 
-    class Record(nnctl.training.Callback):
+    class Record(nnctl.train.events.Callback):
         def on_warning(self, message):
             warnings.append(message)
 
@@ -46,7 +46,7 @@ def test_a_hit_trains_the_same_model_without_parsing(write_config, tmp_path, cac
     def no_parsing(*args, **kwargs):
         raise AssertionError("the CSV was parsed again")
 
-    monkeypatch.setattr(nnctl.dataset, "read_csv", no_parsing)
+    monkeypatch.setattr(nnctl.data.memory, "read_csv", no_parsing)
     second = train(_config(write_config, tmp_path), save=False, callback=Record())
     assert second.model.network.params.tobytes() == first.model.network.params.tobytes()
     assert second.model.preprocessor == first.model.preprocessor
@@ -76,6 +76,6 @@ def test_a_damaged_cache_file_is_ignored(write_config, tmp_path, cached):
 def test_small_files_and_cache_false_are_not_cached(write_config, tmp_path, monkeypatch):
     monkeypatch.setenv("NNCTL_CACHE_DIR", str(tmp_path / "cache"))
     train(_config(write_config, tmp_path), save=False)  # 22 KB: below MIN_BYTES
-    monkeypatch.setattr(nnctl.cache, "MIN_BYTES", 0)
+    monkeypatch.setattr(nnctl.data.cache, "MIN_BYTES", 0)
     train(_config(write_config, tmp_path, cache=False), save=False)
     assert not (tmp_path / "cache").exists()

@@ -324,7 +324,7 @@ def test_init_writes_a_config_that_trains(tmp_path):
 
 
 def test_schema_is_json_and_matches_the_shipped_copy():
-    from nnctl.config import json_schema
+    from nnctl.config.schema import json_schema
 
     result = nnctl("schema")
     assert result.returncode == 0

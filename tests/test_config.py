@@ -4,17 +4,20 @@ import jsonschema
 import pytest
 import yaml
 
-from nnctl.activations import ACTIVATIONS
-from nnctl.config import OptimizerConfig, ScheduleConfig, apply_override, dotted, json_schema, load_config, parse_key
+from nnctl.cli.app import FLAGS
+from nnctl.config.load import apply_override, dotted, load_config, parse_key
+from nnctl.config.schema import OptimizerConfig, ScheduleConfig, json_schema
+from nnctl.engine.activations import ACTIVATIONS
 from nnctl.errors import ConfigError
 
 from conftest import iris_config
 
 
 def _error(path, overrides=()) -> str:
+    """The one-line message, as the CLI shows it (overrides are its --set flags)."""
     with pytest.raises(ConfigError) as info:
         load_config(path, overrides)
-    message = str(info.value)
+    message = info.value.render(FLAGS)
     assert "\n" not in message
     return message
 

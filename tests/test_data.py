@@ -4,9 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nnctl.data import read_csv
+from nnctl.data.fit import encode_target, fit_preprocessor, fit_target, labels_of, transform
+from nnctl.data.reader import read_csv
 from nnctl.errors import DataError
-from nnctl.preprocess import MISSING, Preprocessor, TargetEncoder, labels_of
+from nnctl.model.preprocessing import MISSING, Preprocessor
 
 
 def _frame(text: str) -> pd.DataFrame:
@@ -15,8 +16,8 @@ def _frame(text: str) -> pd.DataFrame:
 
 def test_standard_scaling_is_fitted_on_the_given_rows():
     train = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [10.0, 10.0, 10.0]})
-    pre = Preprocessor.fit(train, ["a", "b"], "standard", "impute")
-    X = pre.transform(pd.DataFrame({"a": [2.0, 5.0], "b": [10.0, 11.0]}), np.float64, "x.csv")
+    pre = fit_preprocessor(train, ["a", "b"], "standard", "impute")
+    X = transform(pre, pd.DataFrame({"a": [2.0, 5.0], "b": [10.0, 11.0]}), np.float64, "x.csv")
     std = np.std([1.0, 2.0, 3.0])
     np.testing.assert_allclose(X[:, 0], [0.0, 3.0 / std])
     np.testing.assert_allclose(X[:, 1], [0.0, 1.0])  # constant column: centred, divided by 1
@@ -24,93 +25,93 @@ def test_standard_scaling_is_fitted_on_the_given_rows():
 
 def test_minmax_and_none():
     train = pd.DataFrame({"a": [2.0, 4.0, 6.0]})
-    X = Preprocessor.fit(train, ["a"], "minmax", "impute").transform(train, np.float32, "x")
+    X = transform(fit_preprocessor(train, ["a"], "minmax", "impute"), train, np.float32, "x")
     np.testing.assert_allclose(X[:, 0], [0, 0.5, 1])
     assert X.dtype == np.float32
-    X = Preprocessor.fit(train, ["a"], "none", "impute").transform(train, np.float64, "x")
+    X = transform(fit_preprocessor(train, ["a"], "none", "impute"), train, np.float64, "x")
     np.testing.assert_allclose(X[:, 0], [2, 4, 6])
 
 
 def test_one_hot_with_missing_and_unknown_categories():
     train = _frame("colour,size\nred,1\nblue,2\n,3\nred,4\n")
-    pre = Preprocessor.fit(train, ["colour", "size"], "none", "impute")
+    pre = fit_preprocessor(train, ["colour", "size"], "none", "impute")
     assert pre.input_names == ["colour=" + MISSING, "colour=blue", "colour=red", "size"]
-    X = pre.transform(_frame("colour,size\nblue,1\ngreen,2\n,3\n"), np.float64, "x")
+    X = transform(pre, _frame("colour,size\nblue,1\ngreen,2\n,3\n"), np.float64, "x")
     np.testing.assert_array_equal(X[:, :3], [[0, 1, 0], [0, 0, 0], [1, 0, 0]])
 
 
 def test_numeric_missing_values_are_imputed_with_the_training_mean():
     train = _frame("a,b\n1,0\n,0\n5,0\n")
-    pre = Preprocessor.fit(train, ["a"], "none", "impute")
-    np.testing.assert_allclose(pre.transform(train, np.float64, "x")[:, 0], [1, 3, 5])
+    pre = fit_preprocessor(train, ["a"], "none", "impute")
+    np.testing.assert_allclose(transform(pre, train, np.float64, "x")[:, 0], [1, 3, 5])
 
 
 def test_policy_other_than_impute_rejects_gaps_at_predict_time():
-    pre = Preprocessor.fit(_frame("a,b\n1,x\n2,y\n"), ["a", "b"], "standard", "drop")
+    pre = fit_preprocessor(_frame("a,b\n1,x\n2,y\n"), ["a", "b"], "standard", "drop")
     with pytest.raises(DataError, match=r"column 'a' line 3: missing value.*data.missing: drop"):
-        pre.transform(_frame("a,b\n1,x\n,y\n"), np.float64, "new.csv")
+        transform(pre, _frame("a,b\n1,x\n,y\n"), np.float64, "new.csv")
     with pytest.raises(DataError, match=r"column 'b' line 2: missing value.*data.missing: drop"):
-        pre.transform(_frame("a,b\n1,\n"), np.float64, "new.csv")
+        transform(pre, _frame("a,b\n1,\n"), np.float64, "new.csv")
 
 
 def test_text_in_a_numeric_column_names_column_and_line():
-    pre = Preprocessor.fit(_frame("a,b\n1,2\n3,4\n"), ["a", "b"], "standard", "impute")
+    pre = fit_preprocessor(_frame("a,b\n1,2\n3,4\n"), ["a", "b"], "standard", "impute")
     with pytest.raises(DataError, match=r"new.csv: column 'b' line 4: 'oops' is not a number"):
-        pre.transform(_frame("a,b\n1,2\n3,4\n5,oops\n"), np.float64, "new.csv")
+        transform(pre, _frame("a,b\n1,2\n3,4\n5,oops\n"), np.float64, "new.csv")
     with pytest.raises(DataError, match=r"column 'a' line 2: inf is not a finite number"):
-        pre.transform(_frame("a,b\ninf,2\n"), np.float64, "new.csv")
+        transform(pre, _frame("a,b\ninf,2\n"), np.float64, "new.csv")
 
 
 def test_missing_feature_column_suggests_the_closest():
-    pre = Preprocessor.fit(_frame("petal_width\n1\n"), ["petal_width"], "standard", "impute")
+    pre = fit_preprocessor(_frame("petal_width\n1\n"), ["petal_width"], "standard", "impute")
     with pytest.raises(DataError, match="no feature column 'petal_width'; did you mean 'petal_widht'"):
-        pre.transform(_frame("petal_widht\n1\n"), np.float64, "x.csv")
+        transform(pre, _frame("petal_widht\n1\n"), np.float64, "x.csv")
 
 
 def test_preprocessor_round_trips_through_a_dict():
-    pre = Preprocessor.fit(_frame("a,c\n1,x\n2,y\n"), ["a", "c"], "minmax", "impute")
+    pre = fit_preprocessor(_frame("a,c\n1,x\n2,y\n"), ["a", "c"], "minmax", "impute")
     again = Preprocessor.from_dict(pre.to_dict())
     frame = _frame("a,c\n1.5,y\n")
-    np.testing.assert_array_equal(pre.transform(frame, np.float64, "x"), again.transform(frame, np.float64, "x"))
+    np.testing.assert_array_equal(transform(pre, frame, np.float64, "x"), transform(again, frame, np.float64, "x"))
 
 
 def test_class_labels_keep_their_type():
     assert labels_of(pd.Series([2, 1, 2])) == [2, 1, 2]
     assert labels_of(pd.Series([1.0, 0.0])) == [1, 0]
     assert labels_of(pd.Series(["b", "a"])) == ["b", "a"]
-    target = TargetEncoder.fit(pd.Series([3, 1, 3], name="y"), "classification", binary=False,
+    target = fit_target(pd.Series([3, 1, 3], name="y"), "classification", binary=False,
                                target_scale="none", source="x")
     assert target.classes == [1, 3]
-    y, Y = target.encode(pd.Series([3, 1], name="y"), np.float32, "x")
+    y, Y = encode_target(target, pd.Series([3, 1], name="y"), np.float32, "x")
     np.testing.assert_array_equal(y, [1, 0])
     np.testing.assert_array_equal(Y, [[0, 1], [1, 0]])
 
 
 def test_binary_target_is_one_column():
-    target = TargetEncoder.fit(pd.Series(["no", "yes", "no"], name="y"), "classification", binary=True,
+    target = fit_target(pd.Series(["no", "yes", "no"], name="y"), "classification", binary=True,
                                target_scale="none", source="x")
-    _, Y = target.encode(pd.Series(["yes", "no"], name="y"), np.float64, "x")
+    _, Y = encode_target(target, pd.Series(["yes", "no"], name="y"), np.float64, "x")
     np.testing.assert_array_equal(Y, [[1], [0]])
     np.testing.assert_allclose(target.probabilities(np.array([[0.25]])), [[0.75, 0.25]])
 
 
 def test_target_errors():
     with pytest.raises(DataError, match="only one class"):
-        TargetEncoder.fit(pd.Series(["a", "a"], name="y"), "classification", binary=False,
+        fit_target(pd.Series(["a", "a"], name="y"), "classification", binary=False,
                           target_scale="none", source="x")
-    target = TargetEncoder.fit(pd.Series(["a", "b"], name="y"), "classification", binary=False,
+    target = fit_target(pd.Series(["a", "b"], name="y"), "classification", binary=False,
                                target_scale="none", source="x")
     with pytest.raises(DataError, match="label 'c'"):
-        target.encode(pd.Series(["c"], name="y"), np.float64, "x")
+        encode_target(target, pd.Series(["c"], name="y"), np.float64, "x")
     with pytest.raises(DataError, match="not a finite number"):
-        TargetEncoder.fit(pd.Series(["1", "x"], name="y"), "regression", binary=False,
+        fit_target(pd.Series(["1", "x"], name="y"), "regression", binary=False,
                           target_scale="none", source="x")
 
 
 def test_regression_target_scaling_inverts():
-    target = TargetEncoder.fit(pd.Series([10.0, 20.0, 30.0], name="y"), "regression", binary=False,
+    target = fit_target(pd.Series([10.0, 20.0, 30.0], name="y"), "regression", binary=False,
                                target_scale="standard", source="x")
-    y, Y = target.encode(pd.Series([10.0, 30.0], name="y"), np.float64, "x")
+    y, Y = encode_target(target, pd.Series([10.0, 30.0], name="y"), np.float64, "x")
     np.testing.assert_allclose(target.values(Y), y)
 
 
@@ -138,10 +139,10 @@ def test_rows_longer_than_the_header_are_an_error_not_an_index(tmp_path):
 
 
 def test_values_beyond_float32_range_are_named():
-    pre = Preprocessor.fit(_frame("a,b\n1,2\n3,4\n"), ["a"], "standard", "impute")
+    pre = fit_preprocessor(_frame("a,b\n1,2\n3,4\n"), ["a"], "standard", "impute")
     with pytest.raises(DataError, match=r"column 'a' line 3: 1e\+308 is too large: beyond float32 range"):
-        pre.transform(_frame("a\n1\n1e308\n"), np.float32, "new.csv")
-    target = TargetEncoder.fit(pd.Series([1.0, 2.0], name="y"), "regression", binary=False, target_scale="none",
+        transform(pre, _frame("a\n1\n1e308\n"), np.float32, "new.csv")
+    target = fit_target(pd.Series([1.0, 2.0], name="y"), "regression", binary=False, target_scale="none",
                                source="t.csv")
     with pytest.raises(DataError, match=r"target 'y' line 3: 1e\+300 is beyond float32 range"):
-        target.encode(pd.Series([1.0, 1e300], name="y"), np.float32, "t.csv")
+        encode_target(target, pd.Series([1.0, 1e300], name="y"), np.float32, "t.csv")

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
-from nnctl.config import load_config
-from nnctl.dataset import load_dataset, split_rows
+from nnctl.config.load import load_config
+from nnctl.data.load import load_dataset
+from nnctl.data.memory import split_rows
 from nnctl.errors import DataError
 
 from conftest import DATASETS, iris_config

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from nnctl.cli import app
-from nnctl.preprocess import NA_VALUES
+from nnctl.model.preprocessing import NA_VALUES
 
 from conftest import CONFIGS, DATASETS, ROOT
 

@@ -4,10 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nnctl.config import load_config
+from nnctl.config.load import load_config
+from nnctl.data.fit import transform
 from nnctl.errors import DataError
-from nnctl.inference import evaluate, predict
-from nnctl.training import train
+from nnctl.predict.inference import evaluate, predict
+from nnctl.train.run import train
 
 from conftest import DATASETS, iris_config
 
@@ -56,7 +57,7 @@ def test_pandas_and_streaming_paths_agree_on_tricky_values(write_config, tmp_pat
     flag = next(f for f in model.preprocessor.features if f.name == "flag")
     assert flag.categories == ["False", "True"]  # pandas read the column as booleans
     frame = pd.read_csv(csv)
-    expected = model.output(model.preprocessor.transform(frame, model.network.dtype, "t.csv"))
+    expected = model.output(transform(model.preprocessor, frame, model.network.dtype, "t.csv"))
     text = "\ufeff" + csv.read_text().replace("\n", "\r\n")  # a BOM and Windows line ends, too
     out = io.StringIO()
     predict(model, io.BytesIO(text.encode()), out, proba=True)
@@ -104,12 +105,12 @@ def test_bad_rows_name_the_line(iris_model):
 
 
 def test_streaming_predict_matches_the_whole_frame(iris_model, monkeypatch):
-    import nnctl.inference
+    import nnctl.predict.inference
 
     text = (DATASETS / "iris.csv").read_text()
     whole = io.StringIO()
     predict(iris_model, io.StringIO(text), whole)
-    monkeypatch.setattr(nnctl.inference, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(nnctl.predict.inference, "CHUNK_ROWS", 7)
     chunked = io.StringIO()
     rows = predict(iris_model, io.StringIO(text), chunked)
     assert rows == 150

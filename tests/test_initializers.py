@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from nnctl.initializers import INITIALIZERS, default_init
+from nnctl.engine.initializers import INITIALIZERS, default_init
 
 
 @pytest.mark.parametrize(("name", "variance"), [

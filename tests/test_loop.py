@@ -1,6 +1,6 @@
 import numpy as np
 
-from nnctl.loop import EarlyStopping, clip_global_norm
+from nnctl.train.loop import EarlyStopping, clip_global_norm
 
 
 def test_early_stopping_waits_patience_epochs_and_keeps_the_best_weights():
@@ -32,7 +32,7 @@ def test_state_round_trip():
     a.update(1, {"val_loss": 1.0}, np.ones(2))
     a.update(2, {"val_loss": 2.0}, np.ones(2) * 2)
     b = EarlyStopping("val_loss", 3, 0.0, True)
-    b.load_state(a.state(), a.best_params)
+    b.load_state(a.state())
     assert (b.best, b.best_epoch, b.wait) == (1.0, 1, 1)
     np.testing.assert_array_equal(b.best_params, [1, 1])
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from nnctl.activations import ACTIVATIONS
-from nnctl.losses import LOSSES
+from nnctl.engine.activations import ACTIVATIONS
+from nnctl.engine.losses import LOSSES
 
 from gradcheck import numerical_gradient
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from nnctl.metrics import RunningMetrics, classification_metrics, confusion_matrix, regression_metrics
+from nnctl.engine.metrics import RunningMetrics, classification_metrics, confusion_matrix, regression_metrics
 
 
 def test_confusion_matrix_and_macro_scores_by_hand():

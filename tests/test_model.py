@@ -5,10 +5,10 @@ import zipfile
 import numpy as np
 import pytest
 
-from nnctl.config import load_config
+from nnctl.config.load import load_config
 from nnctl.errors import ModelFileError, OutputError
-from nnctl.model import load_model
-from nnctl.training import train
+from nnctl.model.model import load_model
+from nnctl.train.run import train
 
 from conftest import iris_config
 

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from nnctl.losses import LOSSES
-from nnctl.network import Network, Workspace, parameter_count
-from nnctl.optimizers import SGD
+from nnctl.engine.losses import LOSSES
+from nnctl.engine.network import Network, Workspace, parameter_count
+from nnctl.engine.optimizers import SGD
 
 from gradcheck import numerical_gradient
 

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from nnctl.optimizers import OPTIMIZERS, SGD, Adam, AdamW, RMSprop
+from nnctl.engine.optimizers import OPTIMIZERS, SGD, Adam, AdamW, RMSprop
 
 
 def test_sgd_step():

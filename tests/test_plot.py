@@ -14,9 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from nnctl.cli import app
-from nnctl.inference import evaluation
-from nnctl.model import load_model
-from nnctl.plot import (
+from nnctl.extras.plot import (
     CONFUSION_SIZE,
     CURVES_SIZE,
     DPI,
@@ -26,6 +24,8 @@ from nnctl.plot import (
     curves_figure,
     evaluation_figure,
 )
+from nnctl.model.model import load_model
+from nnctl.predict.inference import evaluation
 
 from conftest import CONFIGS, DATASETS, ROOT
 
@@ -118,7 +118,7 @@ def test_regression_curves_show_rmse_in_the_target_units(models: dict[str, Path]
 
 def test_curves_mark_the_best_epoch_of_early_stopping(models: dict[str, Path]) -> None:
     model = load_model(models["breast_cancer"])
-    best = model.state["restored_best_epoch"]
+    best = model.provenance.restored_best_epoch
     assert best < len(model.history) < 60  # it did stop early
     figure = curves_figure(model, "bc.npz")
     for ax in figure.axes:
@@ -242,6 +242,6 @@ def test_a_real_process_and_no_matplotlib_at_start_up(models: dict[str, Path], t
     assert result.stdout == "" and result.stderr == f"wrote {path} (training curves)\n"
     assert png_size(path) == pixels(CURVES_SIZE)
     # the CLI (and the plot module itself) imports matplotlib only when a picture is drawn
-    code = "import sys, nnctl.cli, nnctl.plot, nnctl.inference; print('matplotlib' in sys.modules)"
+    code = "import sys, nnctl.cli, nnctl.extras.plot, nnctl.predict.inference; print('matplotlib' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60).stdout.strip() == "False"

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from nnctl.schedules import SCHEDULES, Cosine, Exponential, Plateau, Schedule, Step, monitor_mode
+from nnctl.engine.schedules import SCHEDULES, Cosine, Exponential, Plateau, Schedule, Step, monitor_mode
 
 
 def rates(schedule: Schedule, epochs: int, base: float = 0.1) -> list[float]:

@@ -4,10 +4,11 @@ import jsonschema
 import pytest
 import yaml
 
-from nnctl.config import json_schema, load_config
+from nnctl.config.load import load_config
+from nnctl.config.schema import json_schema
+from nnctl.data.starter import starter_config
 from nnctl.errors import DataError
-from nnctl.starter import starter_config
-from nnctl.training import train
+from nnctl.train.run import train
 
 from conftest import DATASETS
 

@@ -18,16 +18,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_fuzz import FUZZ, _check, _fresh, hostile_csv, runner
 
-from nnctl import streaming
 from nnctl.cli import app
-from nnctl.config import load_config
-from nnctl.data import read_csv
-from nnctl.dataset import load_dataset
+from nnctl.config.load import load_config
+from nnctl.data import chunks, streaming
+from nnctl.data.fit import fit_preprocessor
+from nnctl.data.load import load_dataset
+from nnctl.data.reader import read_csv
+from nnctl.data.rows import Layout, SpilledRows
+from nnctl.data.spill import SpillWriter
 from nnctl.errors import ConfigError
-from nnctl.model import load_model
-from nnctl.preprocess import Preprocessor, TargetEncoder
-from nnctl.spill import Layout, SpilledRows, SpillWriter
-from nnctl.training import Callback, train
+from nnctl.model.model import load_model
+from nnctl.model.preprocessing import Preprocessor, TargetEncoder
+from nnctl.train.events import Callback
+from nnctl.train.run import train
 
 from conftest import CONFIGS, DATASETS, ROOT, iris_config
 
@@ -63,8 +66,8 @@ def test_the_chunked_fit_equals_the_in_memory_fit(name, extra):
     memory = load_dataset(load_config(CONFIGS / f"{name}.yaml", overrides), np.random.default_rng(0),
                           memory_warnings.append)
     streamed_warnings: list[str] = []
-    streamed, _ = streaming.fit(load_config(CONFIGS / f"{name}.yaml", overrides + STREAM), np.random.default_rng(0),
-                                streamed_warnings.append)
+    streamed = streaming.load(load_config(CONFIGS / f"{name}.yaml", overrides + STREAM), np.random.default_rng(0),
+                               streamed_warnings.append)
     _assert_same_fit(memory.preprocessor, streamed.preprocessor)
     _assert_same_target(memory.target, streamed.target)
     assert streamed_warnings == memory_warnings  # e.g. auto_mpg's 8 rows without a target
@@ -76,7 +79,7 @@ def test_the_split_fits_on_the_training_rows_only_and_has_the_in_memory_totals(n
     """Record which rows pass 1 holds out; the fit must equal an in-memory fit on exactly the other rows."""
     usable: list[np.ndarray] = []
     held: list[np.ndarray] = []
-    clean, held_out = streaming._clean, streaming._Splitter.held_out
+    clean, held_out = streaming.clean, chunks.Splitter.held_out
 
     def record_clean(frame, *args):
         result = clean(frame, *args)
@@ -89,16 +92,16 @@ def test_the_split_fits_on_the_training_rows_only_and_has_the_in_memory_totals(n
         held.append(mask)
         return mask
 
-    monkeypatch.setattr(streaming, "_clean", record_clean)
-    monkeypatch.setattr(streaming._Splitter, "held_out", record_held)
+    monkeypatch.setattr(streaming, "clean", record_clean)
+    monkeypatch.setattr(chunks.Splitter, "held_out", record_held)
     config = load_config(CONFIGS / f"{name}.yaml", STREAM)
-    streamed, _ = streaming.fit(config, np.random.default_rng(config.seed), lambda message: None)
+    streamed = streaming.load(config, np.random.default_rng(config.seed), lambda message: None)
     rows = np.concatenate(usable)
     mask = np.concatenate(held)
     training = rows[~mask]
     frame = read_csv(DATASETS / f"{name}.csv")
     features = streamed.preprocessor.names
-    expected = Preprocessor.fit(frame.loc[training], features, config.data.scale, config.data.missing)
+    expected = fit_preprocessor(frame.loc[training], features, config.data.scale, config.data.missing)
     _assert_same_fit(expected, streamed.preprocessor)
     # the same number of validation rows as the in-memory split (per class for classification)
     memory = load_dataset(load_config(CONFIGS / f"{name}.yaml", ["data.cache=false"]),
@@ -136,7 +139,7 @@ def test_streamed_training_comes_close_to_training_in_memory(split_files, name, 
     assert streamed.final["validation"][metric] == pytest.approx(memory.final["validation"][metric], abs=tolerance)
     assert streamed.final["validation"]["loss"] == pytest.approx(memory.final["validation"]["loss"], abs=0.05)
     _assert_same_fit(memory.model.preprocessor, streamed.model.preprocessor)
-    assert streamed.model.state["streaming"]["chunk_rows"] == 37
+    assert streamed.model.provenance.streaming.chunk_rows == 37
 
 
 def test_without_shuffling_a_streamed_epoch_has_the_in_memory_batches(split_files):
@@ -147,16 +150,16 @@ def test_without_shuffling_a_streamed_epoch_has_the_in_memory_batches(split_file
             "training.epochs=20"]
     memory = train(load_config(CONFIGS / "breast_cancer.yaml", base), save=False).model
     streamed = train(load_config(CONFIGS / "breast_cancer.yaml", base + STREAM), save=False).model
-    assert memory.state["optimizer"]["t"] == streamed.state["optimizer"]["t"]  # as many steps
+    assert memory.training.optimizer.values["t"] == streamed.training.optimizer.values["t"]  # as many steps
     np.testing.assert_allclose(streamed.network.params, memory.network.params, atol=1e-6)
 
 
 def test_wide_rows_gathered_per_batch_train_exactly_like_a_shuffled_copy(monkeypatch):
-    import nnctl.loop
+    import nnctl.train.loop
 
     config = load_config(CONFIGS / "breast_cancer.yaml", [*STREAM, "training.epochs=5"])
     copied = train(config, save=False).model.network.params.tobytes()
-    monkeypatch.setattr(nnctl.loop, "WIDE_ROW_BYTES", 1)  # every row "wide": gathered batch by batch
+    monkeypatch.setattr(nnctl.train.loop, "WIDE_ROW_BYTES", 1)  # every row "wide": gathered batch by batch
     assert train(config, save=False).model.network.params.tobytes() == copied
 
 
@@ -215,7 +218,7 @@ def test_same_seed_same_bytes(write_config, tmp_path):
 
 def test_both_passes_report_their_progress(write_config, monkeypatch):
     """A big file takes a while before the first epoch: the callback hears from each pass as it reads."""
-    monkeypatch.setattr(streaming, "STATUS_SECONDS", 0.0)
+    monkeypatch.setattr(chunks, "STATUS_SECONDS", 0.0)
 
     class Record(Callback):
         def __init__(self) -> None:
@@ -262,8 +265,8 @@ def test_balanced_class_weights_come_from_the_first_pass_counts(write_config):
                                         "class_weight": "balanced", "validation_split": 0, "cache": False}}
     path = write_config(config)
     memory = load_dataset(load_config(path), np.random.default_rng(0), lambda message: None)
-    streamed, _ = streaming.fit(load_config(path, STREAM), np.random.default_rng(0), lambda message: None)
-    assert streamed.sources["class_weight"] == pytest.approx(memory.sources["class_weight"], rel=1e-12)
+    streamed = streaming.load(load_config(path, STREAM), np.random.default_rng(0), lambda message: None)
+    assert streamed.sources.class_weight == pytest.approx(memory.sources.class_weight, rel=1e-12)
 
 
 def test_a_column_read_as_numbers_in_one_chunk_and_text_in_another_is_text_throughout(tmp_path, write_config):
@@ -276,12 +279,12 @@ def test_a_column_read_as_numbers_in_one_chunk_and_text_in_another_is_text_throu
               "model": {"layers": [{"units": 4}, {}]}, "training": {"epochs": 2}}
     path = write_config(config)
     memory = load_dataset(load_config(path), np.random.default_rng(0), lambda message: None)
-    streamed, _ = streaming.fit(load_config(path, ["data.streaming=true", "data.chunk_rows=20",
+    streamed = streaming.load(load_config(path, ["data.streaming=true", "data.chunk_rows=20",
                                                    "data.shuffle_buffer=40"]), np.random.default_rng(0),
                                 lambda message: None)
     assert memory.preprocessor.features[0].categories == ["1.50", "2.50", "3.50", "<missing>", "x7"]
     _assert_same_fit(memory.preprocessor, streamed.preprocessor)
-    assert streamed.sources["streaming"]["text_columns"] == ["code"]
+    assert streamed.sources.streaming.text_columns == ["code"]
 
 
 def test_config_checks():
@@ -322,8 +325,8 @@ def test_cli_train_and_check_a_streamed_config(tmp_path, _private_cache):
     assert "dropped 8 of 406 rows whose target 'mpg' is missing" in result.stderr
     summary = json.loads(result.stdout)
     assert summary["epochs"] == 20 and summary["val_r2"] > 0.5
-    state = load_model(out).state["streaming"]
-    assert state["spill_bytes"] > 0 and state["chunk_rows"] == 50
+    state = load_model(out).provenance.streaming
+    assert state.spill_bytes > 0 and state.chunk_rows == 50
     assert not list((_private_cache / "spill").iterdir())
     check = _nnctl("check", "configs/auto_mpg.yaml", "--set", "data.streaming=true")
     assert check.returncode == 0, check.stderr

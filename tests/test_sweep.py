@@ -20,12 +20,12 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from nnctl import trials as sweeps
 from nnctl.cli import app
 from nnctl.errors import ConfigError
-from nnctl.model import load_model
-from nnctl.sweep import Range, load_sweep, trial_overrides
-from nnctl.trials import run_sweep, run_trial
+from nnctl.model.model import load_model
+from nnctl.sweep import trials as sweeps
+from nnctl.sweep.plan import Range, load_sweep, trial_overrides
+from nnctl.sweep.trials import run_sweep, run_trial
 
 from conftest import CONFIGS, DATASETS, ROOT, iris_config
 

@@ -1,10 +1,11 @@
 import numpy as np
 import pytest
 
-from nnctl.config import load_config
+from nnctl.config.load import load_config
 from nnctl.errors import ConfigError, TrainingError
-from nnctl.model import load_model
-from nnctl.training import Callback, train
+from nnctl.model.model import load_model
+from nnctl.train.events import Callback
+from nnctl.train.run import train
 
 from conftest import CONFIGS, DATASETS, iris_config
 
@@ -55,7 +56,7 @@ def test_breast_cancer_config_uses_every_control_and_keeps_the_best_epoch(tmp_pa
     assert result.final["validation"]["accuracy"] >= 0.95
     assert [row["learning_rate"] for row in history[:5]] == pytest.approx([0.0005 * k for k in range(1, 6)])
     assert not (tmp_path / "bc.ckpt.npz").exists()
-    assert load_model(out).state["class_weight"]["malignant"] > load_model(out).state["class_weight"]["benign"]
+    assert load_model(out).provenance.class_weight["malignant"] > load_model(out).provenance.class_weight["benign"]
 
 
 def test_binary_classification_with_one_sigmoid_unit(write_config, tmp_path):
@@ -200,7 +201,7 @@ def test_init_fine_tunes_from_a_trained_model(write_config, tmp_path):
     assert tuned.model.preprocessor == base.model.preprocessor  # kept, not refitted on the 30 rows
     assert tuned.model.target.classes == base.model.target.classes
     assert tuned.model.history[0]["train_loss"] < fresh.model.history[0]["train_loss"] / 2
-    assert tuned.model.state["init_from"] == str(tmp_path / "base.npz")
+    assert tuned.model.provenance.init_from == str(tmp_path / "base.npz")
 
 
 def test_init_rejects_a_different_architecture_or_features(write_config, tmp_path):
@@ -275,7 +276,7 @@ def test_early_stopping_restores_the_best_epoch(write_config, tmp_path):
     assert best == min(history, key=lambda row: row["val_loss"])["epoch"]
     assert len(history) == best + 5
     assert result.final["validation"]["loss"] == pytest.approx(history[best - 1]["val_loss"], rel=1e-6)
-    assert load_model(tmp_path / "m.npz").state["restored_best_epoch"] == best
+    assert load_model(tmp_path / "m.npz").provenance.restored_best_epoch == best
 
 
 def test_history_keeps_train_and_validation_metrics(write_config):
@@ -297,7 +298,7 @@ def test_class_weight_balanced_lifts_the_minority_class(write_config, tmp_path):
     plain = train(load_config(write_config(config, "plain.yaml")), save=False)
     config["data"]["class_weight"] = "balanced"
     weighted = train(load_config(write_config(config, "w.yaml")), save=False)
-    assert weighted.model.state["class_weight"]["rare"] > 5 * weighted.model.state["class_weight"]["common"]
+    assert weighted.model.provenance.class_weight["rare"] > 5 * weighted.model.provenance.class_weight["common"]
     assert weighted.final["validation"]["recall"] > plain.final["validation"]["recall"] + 0.05
 
 
@@ -383,12 +384,12 @@ def test_an_early_stopped_run_resumes_from_its_last_weights_not_its_best(write_c
 
 
 def test_wide_rows_gathered_per_batch_train_exactly_like_a_shuffled_copy(write_config, monkeypatch):
-    import nnctl.loop
+    import nnctl.train.loop
 
     config = iris_config(model={"layers": [{"units": 8, "dropout": 0.2}, {}]}, training={"epochs": 3})
     runs = []
     for threshold in (1, 10**9):  # every row "wide" (gathered per batch), then none (one copy per epoch)
-        monkeypatch.setattr(nnctl.loop, "WIDE_ROW_BYTES", threshold)
+        monkeypatch.setattr(nnctl.train.loop, "WIDE_ROW_BYTES", threshold)
         runs.append(train(load_config(write_config(config)), save=False).model.network.params.tobytes())
     assert runs[0] == runs[1]
 
@@ -419,7 +420,7 @@ def test_a_batch_larger_than_the_data_is_one_step_per_epoch_with_a_warning(write
     result = train(load_config(write_config(iris_config(training={"epochs": 2, "batch_size": 1000}))),
                    save=False, callback=Record())
     assert any("training.batch_size 1000 is more than the 120 training rows" in w for w in warnings)
-    assert result.model.state["optimizer"]["t"] == 2  # one Adam step per epoch
+    assert result.model.training.optimizer.values["t"] == 2  # one Adam step per epoch
 
 
 @pytest.mark.parametrize(("name", "metric", "floor"), [

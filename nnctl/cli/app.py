@@ -1,0 +1,166 @@
+"""The Typer application, and what the CLI makes of the library's errors: one line on stderr, the exit code the
+error carries, and the library's argument names turned into the flags that set them (`require` -> --fail-under).
+
+Commands live in `nnctl.cli.commands` and `nnctl.cli.extras` (the optional ones); what they show is in
+`nnctl.cli.render` and `nnctl.cli.progress`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from nnctl._version import __version__
+from nnctl.cli.render import silence, stderr
+from nnctl.errors import NnctlError, TrainingInterrupted
+
+app = typer.Typer(
+    name="nnctl",
+    help="Train neural networks from YAML config files, and predict with them.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+# The library's arguments that errors name (`NnctlError.arguments`), as the flags that set them.
+FLAGS = {"overrides": "--set", "require": "--fail-under", "output": "-o", "resume": "--resume", "init": "--init",
+         "threshold": "--threshold", "scheduler": "--scheduler", "workers": "--workers"}
+
+
+class Format(StrEnum):
+    csv = "csv"
+    jsonl = "jsonl"
+
+
+class LogFormat(StrEnum):
+    text = "text"
+    jsonl = "jsonl"
+
+
+@contextmanager
+def errors() -> Iterator[None]:
+    """NnctlError -> one line on stderr and its exit code; Ctrl-C -> exit 130."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except NnctlError as exc:
+        _debug_traceback()
+        stderr.print(f"[bold red]error:[/] {escape(_one_line(exc.render(FLAGS)))}")
+        raise typer.Exit(exc.exit_code) from None
+    except MemoryError:
+        _debug_traceback()
+        stderr.print("[bold red]error:[/] out of memory; use a smaller network, batch_size or input")
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        stderr.print("[yellow]interrupted[/]")
+        raise typer.Exit(130) from None
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, and keep Python from failing to flush stdout at exit.
+        silence(sys.stdout.fileno())
+        raise typer.Exit(0) from None
+    except Exception as exc:  # a bug in nnctl: still one line, and the way to the details
+        if _DEBUG:
+            raise
+        detail = escape(_one_line(f"{type(exc).__name__}: {exc}"))
+        stderr.print(f"[bold red]error:[/] internal error ({detail}); this is a bug in nnctl: please report it "
+                     "with the output of the same command run with --debug")
+        raise typer.Exit(1) from None
+
+
+_DEBUG = bool(os.environ.get("NNCTL_DEBUG"))
+
+
+def debugging() -> bool:
+    """Whether --debug (or NNCTL_DEBUG) asked for tracebacks."""
+    return _DEBUG
+
+
+def _one_line(text: str) -> str:
+    """Errors are one line: newlines and other invisible characters in names or values are shown escaped."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
+def _debug_traceback() -> None:
+    if _DEBUG:
+        import traceback
+
+        traceback.print_exc()
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"nnctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks behind errors (or set "
+                                        "NNCTL_DEBUG=1).")] = False,
+) -> None:
+    """Train neural networks from YAML config files, and predict with them."""
+    global _DEBUG
+    _DEBUG = _DEBUG or debug
+
+
+@contextmanager
+def exit_130_on_interrupt(stop: Callable[[], None],
+                           hint: Callable[[TrainingInterrupted], str | None] | None = None) -> Iterator[None]:
+    """Ctrl-C or SIGTERM in the body: `stop` the live display, print what the library kept (and `hint`), exit 130."""
+    try:
+        with _sigterm_as_interrupt():
+            yield
+    except TrainingInterrupted as exc:
+        stop()
+        stderr.print(f"[yellow]{escape(exc.message)}[/]")
+        extra = hint(exc) if hint is not None else None
+        if extra:
+            stderr.print(escape(extra))
+        raise typer.Exit(130) from None
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """`kill` (SIGTERM) stops training like Ctrl-C does: with a checkpoint, not mid-write."""
+    import signal
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def main() -> None:
+    """Console-script entry point: usage mistakes (unknown flag, missing argument, bad value) become one
+    line on stderr and exit 2, like every other bad input."""
+    from typer.exceptions import TyperException
+
+    try:
+        code = app(prog_name="nnctl", standalone_mode=False)
+    except TyperException as exc:
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        if message:  # empty after `nnctl` alone, which has just shown the help
+            stderr.print(f"[bold red]error:[/] {escape(_one_line(message + hint))}")
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,238 @@
+"""The core commands: train, predict, evaluate, check, inspect, init, schema.
+
+Each is a typed signature, a docstring (its --help) and a call into the library. Library modules are imported
+inside each command, so `nnctl --help` pays for neither NumPy nor pandas, and a small `predict` not for pandas.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from nnctl.cli.app import Format, LogFormat, app, errors, exit_130_on_interrupt
+from nnctl.cli.render import scores_table, show_description, show_model, stderr, summary_table
+from nnctl.errors import InputError, TrainingInterrupted
+
+
+def _overrides(set_: list[str] | None, **shorthands: Any) -> list[str]:
+    values = list(set_ or [])
+    values += [f"{key}={value}" for key, value in shorthands.items() if value is not None]
+    return values
+
+
+@app.command()
+def train(
+    config: Annotated[Path, typer.Argument(help="YAML config file.", show_default=False)],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Where to save the model "
+                                                "(default: the config's `output`).")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", metavar="KEY=VALUE",
+                                                   help="Override a config key, e.g. training.epochs=5.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Shorthand for --set training.epochs=N.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Shorthand for --set seed=N.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr.")] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
+    log_format: Annotated[LogFormat, typer.Option("--log-format", help="Progress as text on stderr, or one "
+                                                  "JSON object per epoch on stdout.")] = LogFormat.text,
+    fail_under: Annotated[list[str] | None, typer.Option("--fail-under", metavar="METRIC=VALUE", help="Exit 1 "
+                                                         "when a final metric misses this bar, e.g. "
+                                                         "val_accuracy=0.9 (losses and errors: an upper "
+                                                         "limit); repeatable.")] = None,
+    resume: Annotated[Path | None, typer.Option(help="Continue the run saved in this model or checkpoint "
+                                                "to the configured epochs.")] = None,
+    init: Annotated[Path | None, typer.Option(help="Start from this trained model's weights, preprocessing and "
+                                              "classes (fine-tuning).")] = None,
+) -> None:
+    """Train the network CONFIG describes and save the model (.npz).
+
+    With --resume, continue an interrupted run exactly; with --init, fine-tune a trained model on the
+    config's data. A run that misses a --fail-under bar is saved as OUTPUT.failed.npz, never over OUTPUT."""
+    from nnctl.cli.progress import Reporter
+    from nnctl.config.load import load_config
+    from nnctl.train.run import train as run
+
+    with errors():
+        bars = _bars(fail_under or [])
+        overrides = _overrides(set_, **{"training.epochs": epochs, "seed": seed})
+        cfg = load_config(config, overrides)
+        reporter = Reporter(quiet, log_format.value)
+
+        def resume_hint(exc: TrainingInterrupted) -> str | None:
+            if not exc.checkpoint:
+                return None
+            again = ["nnctl", "train", str(config), "--resume", exc.checkpoint]
+            again += ["-o", str(output)] if output else []
+            return "resume with: " + " ".join([*again, *(f"--set {item}" for item in overrides)])
+
+        try:
+            with exit_130_on_interrupt(reporter.close, resume_hint):
+                result = run(cfg, output, callback=reporter, resume=resume, init=init, require=bars)
+        finally:
+            reporter.close()
+        summary = result.summary()
+        if not quiet:
+            summary_table(summary)
+        if json_:
+            typer.echo(json.dumps(summary))
+
+
+def _bars(items: list[str]) -> dict[str, float]:
+    bars = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            bars[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise InputError(f"--fail-under {item}: expected METRIC=VALUE, e.g. val_accuracy=0.9")
+    return bars
+
+
+@app.command()
+def predict(
+    model: Annotated[Path, typer.Argument(help="Model file (.npz) from `nnctl train`.", show_default=False)],
+    input_: Annotated[str, typer.Argument(metavar="INPUT", help="Rows to predict (CSV, or JSON lines with "
+                                          "--input-format jsonl); '-' or absent = stdin.")] = "-",
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write here instead of stdout "
+                                                "(replaced only when predict succeeds).")] = None,
+    proba: Annotated[bool, typer.Option("--proba", help="Add one probability column per class.")] = False,
+    format_: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.csv,
+    input_format: Annotated[Format, typer.Option("--input-format", help="Input format.")] = Format.csv,
+    keep: Annotated[list[str] | None, typer.Option("--keep", metavar="COLUMN", help="Copy this input column "
+                                                   "(an id, say) into the output; repeatable.")] = None,
+    threshold: Annotated[float | None, typer.Option("--threshold", min=0.0, max=1.0, help="Two-class models: "
+                                                    "predict the second class (as `inspect` lists the classes) "
+                                                    "when its probability is at least this.")] = None,
+) -> None:
+    """Predict the target for each input row; streams CSV (or JSON lines) to stdout as rows arrive."""
+    from nnctl.files import replace_on_success
+    from nnctl.model.model import load_model
+    from nnctl.predict.inference import predict as run
+    from nnctl.predict.reader import open_input
+
+    with errors():
+        loaded = load_model(model)
+        source = open_input(input_)
+        name = "<stdin>" if input_ == "-" else input_
+        options: dict[str, Any] = {"name": name, "proba": proba, "fmt": format_.value,
+                                   "input_format": input_format.value, "keep": keep or [], "threshold": threshold}
+        try:
+            if output is None:
+                run(loaded, source, sys.stdout, **options)
+                sys.stdout.flush()
+            else:
+                with replace_on_success(output, "w", what="the predictions", cannot_open=InputError) as handle:
+                    run(loaded, source, handle, **options)
+        finally:
+            if source is not sys.stdin.buffer:
+                source.close()
+
+
+@app.command()
+def evaluate(
+    model: Annotated[Path, typer.Argument(help="Model file (.npz).", show_default=False)],
+    data: Annotated[Path, typer.Argument(help="Labelled CSV (with the target column).", show_default=False)],
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    plot_: Annotated[Path | None, typer.Option("--plot", metavar="PNG", help="Also draw the confusion matrix "
+                                               "(classification) or predicted against actual values "
+                                               "(regression) into this PNG (needs matplotlib, the 'plot' "
+                                               "extra).")] = None,
+) -> None:
+    """Loss and metrics of a model on a labelled CSV: accuracy, or MAE, RMSE and R².
+
+    With --plot, the PNG is written (replaced only when complete) before the scores are printed, so a
+    plot that cannot be written prints no scores."""
+    from nnctl.model.model import load_model
+    from nnctl.predict.inference import evaluation
+
+    with errors():
+        note = None
+        if plot_ is None:
+            scores = evaluation(load_model(model), data).scores
+        else:
+            from nnctl.extras.plot import evaluation_figure, require_matplotlib, save_png
+
+            require_matplotlib("nnctl evaluate --plot")
+            loaded = load_model(model)
+            result = evaluation(loaded, data)
+            save_png(evaluation_figure(loaded, result, model.name, data.name), plot_)
+            scores = result.scores
+            what = "confusion matrix" if loaded.task == "classification" else "predicted against actual values"
+            note = f"wrote {plot_} ({what})"
+        if json_:
+            typer.echo(json.dumps(scores))
+        else:
+            scores_table(scores)
+        if note is not None:
+            stderr.print(note, markup=False)
+
+
+@app.command()
+def check(
+    config: Annotated[Path, typer.Argument(help="YAML config file.", show_default=False)],
+    set_: Annotated[list[str] | None, typer.Option("--set", metavar="KEY=VALUE",
+                                                   help="Override a config key.")] = None,
+) -> None:
+    """Validate a config and show the network it builds and how it would train, without training."""
+    from nnctl.config.load import load_config
+    from nnctl.train.setup import describe
+
+    with errors():
+        cfg = load_config(config, _overrides(set_))
+        description = describe(cfg, lambda m: stderr.print(f"warning: {m}"))
+        show_description(str(config), description)
+
+
+@app.command()
+def inspect(
+    model: Annotated[Path, typer.Argument(help="Model file (.npz).", show_default=False)],
+    json_: Annotated[bool, typer.Option("--json", help="Print the model's metadata as JSON.")] = False,
+) -> None:
+    """Show what a model file holds: architecture, preprocessing, classes, training history."""
+    from nnctl.model.model import load_model
+
+    with errors():
+        loaded = load_model(model)
+        arrays = loaded.arrays()
+        meta = loaded.meta(arrays)
+        if json_:
+            typer.echo(json.dumps(meta))
+        else:
+            show_model(str(model), loaded, meta)
+
+
+@app.command()
+def init(
+    data: Annotated[Path, typer.Argument(help="CSV file to learn from.", show_default=False)],
+    target: Annotated[str, typer.Option("--target", "-t", help="The column to predict.", show_default=False)],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the config here (not over an "
+                                                "existing file) instead of to stdout.")] = None,
+) -> None:
+    """Write a starter config for a CSV: task, features, layers, loss and optimizer chosen from the data."""
+    from nnctl.data.starter import starter_config
+    from nnctl.files import replace_on_success
+
+    with errors():
+        if output is not None and output.exists():
+            raise InputError(f"{output}: already exists; choose another name or delete it first")
+        folder = output.parent if output is not None else Path(".")
+        text = starter_config(data, target, folder)
+        if output is None:
+            sys.stdout.write(text)
+            return
+        with replace_on_success(output, "w", what="the config", cannot_open=InputError) as handle:
+            handle.write(text)
+        stderr.print(f"wrote {escape(str(output))}; next: nnctl check {escape(str(output))}")
+
+
+@app.command()
+def schema() -> None:
+    """Print the config's JSON Schema, for editors that validate and complete YAML."""
+    from nnctl.config.schema import json_schema
+
+    typer.echo(json.dumps(json_schema(), indent=2))

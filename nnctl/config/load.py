@@ -1,0 +1,172 @@
+"""Loading a config: the YAML file, `KEY=VALUE` overrides of dotted keys, and validation errors as one line
+that names the file, the line and the key (`iris.yaml:12: training.epochs: expected an integer, got ...`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from nnctl.config.schema import Config
+from nnctl.errors import ConfigError, OverrideError
+
+_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def parse_key(key: str) -> list[str | int]:
+    """`model.layers[1].units` -> ['model', 'layers', 1, 'units']."""
+    tokens: list[str | int] = []
+    pos = 0
+    for match in _TOKEN.finditer(key):
+        gap = key[pos : match.start()]
+        if gap not in ("", ".") or (gap == "" and pos and match.group(1)):
+            raise ValueError(key)
+        tokens.append(int(match.group(2)) if match.group(2) is not None else match.group(1))
+        pos = match.end()
+    if not tokens or pos != len(key) or isinstance(tokens[0], int):
+        raise ValueError(key)
+    return tokens
+
+
+def dotted(loc: Sequence[str | int]) -> str:
+    """['model', 'layers', 1, 'units'] -> `model.layers[1].units`."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def apply_override(raw: dict[str, Any], assignment: str) -> tuple[str | int, ...]:
+    """Apply one `KEY=VALUE` (dotted key, YAML scalar value) to a raw config dict; returns the key path.
+    The CLI's `--set` passes its values here."""
+    key, sep, text = assignment.partition("=")
+    try:
+        if not sep:
+            raise ValueError(assignment)
+        path = parse_key(key.strip())
+        value = yaml.safe_load(text) if text.strip() else None
+    except (ValueError, yaml.YAMLError):
+        raise OverrideError(assignment,
+                            "expected KEY=VALUE with a dotted key, e.g. {overrides} training.epochs=5") from None
+    node: Any = raw
+    for depth, part in enumerate(path[:-1]):
+        where = dotted(path[: depth + 1])
+        if isinstance(part, int):
+            if not isinstance(node, list) or part >= len(node):
+                size = len(node) if isinstance(node, list) else 0
+                raise OverrideError(assignment, f"{where} does not exist ({size} entries)")
+            node = node[part]
+        else:
+            if not isinstance(node, dict):
+                raise OverrideError(assignment, f"{dotted(path[:depth])} is not a mapping")
+            node = node.setdefault(part, {})
+    last = path[-1]
+    if isinstance(last, int):
+        if not isinstance(node, list) or last >= len(node):
+            raise OverrideError(assignment, f"{key.strip()} does not exist")
+    elif not isinstance(node, dict):
+        raise OverrideError(assignment, f"{dotted(path[:-1])} is not a mapping")
+    node[last] = value
+    return tuple(path)
+
+
+def line_index(node: yaml.Node | None, path: tuple[str | int, ...] = ()) -> dict[tuple[str | int, ...], int]:
+    """Map every key path in a composed YAML document to its 1-based line."""
+    lines: dict[tuple[str | int, ...], int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            sub = (*path, key_node.value)
+            lines[sub] = key_node.start_mark.line + 1
+            lines.update(line_index(value_node, sub))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines[(*path, i)] = item.start_mark.line + 1
+            lines.update(line_index(item, (*path, i)))
+    return lines
+
+
+def key_line(lines: Mapping[tuple[str | int, ...], int], path: tuple[str | int, ...]) -> int | None:
+    """The line of `path`, or of its deepest parent the document has (a missing key: its section's line)."""
+    return next((lines[path[:n]] for n in range(len(path), 0, -1) if path[:n] in lines), None)
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    kind, value = error["type"], error.get("input")
+    if kind == "missing":
+        return "missing required key"
+    if kind.endswith("_type") or kind in ("int_from_float", "bool_parsing", "int_parsing", "float_parsing"):
+        expected = {"int": "an integer", "float": "a number", "bool": "true or false", "string": "a string",
+                    "list": "a list", "dict": "a mapping", "model": "a mapping"}
+        what = next((v for k, v in expected.items() if kind.startswith(k)), kind.removesuffix("_type"))
+        if kind == "model_type":
+            what = "a mapping"
+        return f"expected {what}, got {type(value).__name__} {value!r}"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal", "too_short"):
+        return f"{error['msg'].lower()}, got {value!r}" if kind != "too_short" else error["msg"].lower()
+    if kind == "literal_error":
+        return f"unknown value {value!r}; {error['msg'].lower()}"
+    return str(error["msg"])
+
+
+def _error(error: Mapping[str, Any], source: str, lines: Mapping[tuple[str | int, ...], int],
+           overridden: set[tuple[str | int, ...]], more: int) -> ConfigError:
+    """The ConfigError for pydantic's first error (`more` others follow it): an OverrideError when an override
+    set the key at fault, else one naming the file and the key's line."""
+    loc = tuple(error["loc"])
+    if "key" in (error.get("ctx") or {}):  # our own errors about one key of a section
+        loc = (*loc, error["ctx"]["key"])
+    where = dotted(loc) or "(top level)"
+    problem = _describe(error) + (f" (and {more} more)" if more else "")
+    if loc in overridden:
+        return OverrideError(where, problem)
+    line = key_line(lines, loc)
+    prefix = f"{source}:{line}" if line else source
+    return ConfigError(f"{prefix}: {where}: {problem}")
+
+
+def read_yaml(path: str | Path, what: str = "config") -> tuple[str, Any]:
+    """A YAML file's text and its parsed value; a ConfigError names the file (and line) when either fails."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: {what} file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{source}: cannot read the {what} file ({exc.__class__.__name__}: {exc})") from None
+    try:
+        return text, yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark else source
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
+    """Read, override and validate a YAML config; any problem is a ConfigError naming file, line and key."""
+    text, raw = read_yaml(path)
+    lines = line_index(yaml.compose(text))  # parsed above, so this cannot fail
+    return config_from(raw, str(path), Path(path).parent, overrides, lines)
+
+
+def config_from(raw: Any, source: str, base_dir: Path, overrides: Sequence[str] = (),
+                lines: Mapping[tuple[str | int, ...], int] | None = None) -> Config:
+    """Override and validate an already parsed config (`lines`: its keys' line numbers, for the messages);
+    relative paths in it resolve against `base_dir`. A sweep's trials are built this way on the workers."""
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping of config keys at the top level, got {type(raw).__name__}")
+    overridden = {apply_override(raw, assignment) for assignment in overrides}
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        errors = exc.errors()
+        raise _error(errors[0], source, lines or {}, overridden, len(errors) - 1) from None
+    config._source = source
+    config._base_dir = base_dir
+    return config

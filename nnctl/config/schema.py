@@ -1,0 +1,302 @@
+"""The config's schema: pydantic models for every section, strict types, unknown keys and names answered with
+the closest valid one, and the JSON Schema editors use.
+
+Validation happens once, at loading (`nnctl.config.load`); everything downstream trusts a `Config`. Names a
+config gives (activations, losses, optimizers, ...) are checked against the engine's registries.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from nnctl.engine.activations import ACTIVATIONS
+from nnctl.engine.initializers import INITIALIZERS
+from nnctl.engine.losses import LOSSES
+from nnctl.engine.metrics import CLASSIFICATION, REGRESSION
+from nnctl.engine.optimizers import OPTIMIZERS
+from nnctl.engine.schedules import SCHEDULES
+from nnctl.registry import not_found, unknown_name_message
+
+
+def _choice(kind: str, choices: Iterable[str]) -> Any:
+    """Validator for a str that must be one of `choices`; the error names the closest one."""
+    options = sorted(choices)
+
+    def check(value: str) -> str:
+        if value not in options:
+            raise PydanticCustomError("unknown_name", unknown_name_message(kind, value, options))
+        return value
+
+    return AfterValidator(check)
+
+
+def _enum(choices: Iterable[str]) -> Any:
+    options: list[JsonValue] = [str(c) for c in sorted(choices)]
+    return Field(json_schema_extra={"enum": options})
+
+
+ActivationName = Annotated[str, _choice("activation", ACTIVATIONS), _enum(ACTIVATIONS)]
+InitName = Annotated[str, _choice("init", [*INITIALIZERS, "auto"]), _enum([*INITIALIZERS, "auto"])]
+LossName = Annotated[str, _choice("loss", LOSSES), _enum(LOSSES)]
+OptimizerName = Annotated[str, _choice("optimizer", OPTIMIZERS), _enum(OPTIMIZERS)]
+ScheduleName = Annotated[str, _choice("schedule", SCHEDULES), _enum(SCHEDULES)]
+# Training metrics come from the batch outputs (loss, accuracy or MAE/RMSE/R²); validation adds precision etc.
+MONITORS = [*(f"train_{m}" for m in ("loss", "accuracy", *REGRESSION)),
+            *(f"val_{m}" for m in ("loss", *CLASSIFICATION, *REGRESSION))]
+MonitorName = Annotated[str, _choice("monitor", MONITORS), _enum(MONITORS)]
+_SCALES, _POLICIES, _TARGET_SCALES = ["standard", "minmax", "none"], ["impute", "drop", "error"], ["none", "standard"]
+ScaleName = Annotated[str, _choice("scale", _SCALES), _enum(_SCALES)]
+MissingPolicy = Annotated[str, _choice("missing policy", _POLICIES), _enum(_POLICIES)]
+TargetScale = Annotated[str, _choice("target_scale", _TARGET_SCALES), _enum(_TARGET_SCALES)]
+
+
+class _Section(BaseModel):
+    """A config mapping: strict types, and unknown keys named with the closest valid one."""
+
+    # `_known_keys` rejects unknown keys first (with a better message); `forbid` also puts the rule in the schema.
+    model_config = ConfigDict(strict=True, validate_assignment=False, extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            for key in data:
+                if key not in cls.model_fields:
+                    _unknown_key(key, cls.model_fields)
+        return data
+
+
+def _unknown_key(key: object, valid: Iterable[str]) -> None:
+    raise PydanticCustomError("unknown_key", "{message}",
+                              {"key": str(key), "message": not_found("unknown key", key, list(valid))})
+
+
+class DataConfig(_Section):
+    train: str = Field(description="CSV file with the training rows (relative to the config's folder)")
+    target: str = Field(description="the column to predict")
+    features: list[str] | None = Field(None, min_length=1, description="feature columns (default: all others)")
+    validation_split: float = Field(0.2, ge=0, lt=1, description="fraction of rows held out for validation")
+    validation: str | None = Field(None, description="a separate validation CSV (overrides validation_split)")
+    scale: ScaleName = Field("standard", description="numeric feature scaling, fitted on training rows")
+    missing: MissingPolicy = Field("impute", description="what to do with missing feature values")
+    target_scale: TargetScale = Field("none", description="regression: standardise the target for the loss")
+    cache: bool = Field(True, description="keep the parsed, preprocessed data of CSVs over 1 MB in the user's "
+                        "cache folder, so the next run on the same file starts at once")
+    class_weight: Literal["balanced"] | dict[str | int, float] | None = Field(
+        None, description="classification: 'balanced' or a mapping of label to loss weight")
+    streaming: bool = Field(False, description="train from CSVs larger than memory: one pass fits the "
+                            "preprocessing chunk by chunk, a second writes the preprocessed rows to a temporary "
+                            "file in the cache folder, and every epoch reads that file in shuffled chunks")
+    chunk_rows: int = Field(50_000, ge=1, description="streaming: rows per CSV chunk read and per chunk of the "
+                            "temporary file")
+    shuffle_buffer: int = Field(200_000, ge=1, description="streaming: rows shuffled together in memory (whole "
+                                "chunks, in a shuffled order); at least chunk_rows")
+
+    @model_validator(mode="after")
+    def _streaming_sizes(self) -> DataConfig:
+        if self.streaming and self.shuffle_buffer < self.chunk_rows:
+            raise PydanticCustomError(
+                "shuffle_buffer", "must be at least data.chunk_rows ({chunk_rows}), got {value}; the buffer holds "
+                "whole chunks", {"key": "shuffle_buffer", "chunk_rows": self.chunk_rows, "value": self.shuffle_buffer})
+        return self
+
+    @field_validator("class_weight", mode="before")
+    @classmethod
+    def _class_weight(cls, value: Any) -> Any:
+        """One clear message instead of pydantic's error per union branch."""
+        if value is None or value == "balanced":
+            return value
+        if not isinstance(value, dict):
+            raise PydanticCustomError("class_weight", "expected 'balanced' or a mapping of class label to weight, "
+                                      "got {value}", {"value": repr(value)})
+        for label, weight in value.items():
+            if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
+                raise PydanticCustomError("class_weight", "the weight of class '{label}' must be a number >= 0, "
+                                          "got {weight}", {"label": label, "weight": repr(weight)})
+        return value
+
+
+class LayerConfig(_Section):
+    units: int | None = Field(None, ge=1, description="width; may be omitted on the output layer")
+    activation: ActivationName | None = Field(None, description="hidden default relu; output default from loss")
+    init: InitName | None = Field(None, description="weight initialisation (default: model.init)")
+    dropout: float = Field(0.0, ge=0, lt=1, description="fraction of this layer's outputs zeroed in training")
+
+
+class ModelConfig(_Section):
+    layers: list[LayerConfig] = Field(min_length=1, description="hidden layers, then the output layer")
+    init: InitName = Field("auto", description="auto = he_normal for relu-like layers, else glorot_uniform")
+
+    @model_validator(mode="after")
+    def _hidden_layers_have_units(self) -> ModelConfig:
+        for i, layer in enumerate(self.layers[:-1]):
+            if layer.units is None:
+                raise PydanticCustomError(
+                    "hidden_units", "hidden layer {i} needs 'units' (only the output layer may omit it)", {"i": i}
+                )
+        if self.layers[-1].dropout:
+            raise PydanticCustomError("output_dropout",
+                                      "the output layer cannot have dropout; put it on a hidden layer")
+        return self
+
+
+class _NamedSection(_Section):
+    """A section that picks an implementation by `name` and passes the other keys to its constructor.
+
+    The implementation's keyword arguments (and their defaults) define which keys are valid for it."""
+
+    name: str
+
+    def _implementation(self) -> Callable[..., Any]:
+        raise NotImplementedError
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Any:
+        """Reject keys the chosen implementation does not take; fill the rest with its defaults."""
+        signature = inspect.signature(self._implementation())
+        accepted = [p for p in signature.parameters if p not in ("self", "params")]
+        for key in self.model_fields_set - {"name"}:
+            if key not in accepted and getattr(self, key) is not None:
+                raise PydanticCustomError(
+                    "unknown_key",
+                    "not used by {kind} '{name}' (its keys: {valid})",
+                    {"key": key, "kind": self._kind, "name": self.name, "valid": ", ".join(accepted)},
+                )
+        for key in accepted:
+            if getattr(self, key) is None:
+                setattr(self, key, signature.parameters[key].default)
+        try:
+            self.build()
+        except ValueError as exc:
+            raise PydanticCustomError("invalid_combination", "{message}", {"message": str(exc)}) from None
+        return self
+
+    _kind: ClassVar[str] = ""
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """Keyword arguments for the implementation."""
+        return {k: v for k, v in self.model_dump(exclude={"name"}).items() if v is not None}
+
+    def build(self, *args: Any) -> Any:
+        """An instance of the implementation (for optimizers, pass the parameter buffer)."""
+        return self._implementation()(*(args or self._probe_args()), **self.hyperparameters())
+
+    def _probe_args(self) -> tuple[Any, ...]:
+        return ()
+
+
+class OptimizerConfig(_NamedSection):
+    _kind: ClassVar[str] = "optimizer"
+    name: OptimizerName = Field("adam", description="the update rule; it decides which other keys apply")
+    learning_rate: float | None = Field(None, gt=0, description="step size (default: the optimizer's)")
+    momentum: float | None = Field(None, ge=0, lt=1, description="sgd, rmsprop: momentum")
+    nesterov: bool | None = Field(None, description="sgd: Nesterov momentum")
+    beta1: float | None = Field(None, ge=0, lt=1, description="adam, adamw: decay of the first moment")
+    beta2: float | None = Field(None, ge=0, lt=1, description="adam, adamw: decay of the second moment")
+    rho: float | None = Field(None, ge=0, lt=1, description="rmsprop: decay of the squared-gradient average")
+    eps: float | None = Field(None, gt=0, description="adam, adamw, rmsprop: added to the denominator")
+    weight_decay: float | None = Field(None, ge=0, description="L2 penalty on the weights (decoupled in adamw)")
+
+    def _implementation(self) -> Callable[..., Any]:
+        return OPTIMIZERS[self.name]
+
+    def _probe_args(self) -> tuple[Any, ...]:
+        import numpy as np
+
+        return (np.zeros(1),)
+
+
+class ScheduleConfig(_NamedSection):
+    _kind: ClassVar[str] = "schedule"
+    name: ScheduleName = Field("constant", description="how the learning rate changes per epoch; it decides "
+                               "which other keys apply")
+    step_size: int | None = Field(None, ge=1, description="step: epochs between decays")
+    gamma: float | None = Field(None, gt=0, description="step, exponential: decay factor")
+    warmup_epochs: int | None = Field(None, ge=0, description="cosine: epochs of linear warmup")
+    min_learning_rate: float | None = Field(None, ge=0, description="cosine, plateau: lower bound")
+    monitor: MonitorName | None = Field(None, description="plateau: the metric to watch")
+    factor: float | None = Field(None, gt=0, lt=1, description="plateau: multiply the rate by this")
+    patience: int | None = Field(None, ge=0, description="plateau: epochs without improvement before a cut")
+    min_delta: float | None = Field(None, ge=0, description="plateau: smallest change that counts")
+    cooldown: int | None = Field(None, ge=0, description="plateau: epochs to wait after a cut")
+
+    def _implementation(self) -> Callable[..., Any]:
+        return SCHEDULES[self.name]
+
+
+class EarlyStoppingConfig(_Section):
+    monitor: MonitorName = Field("val_loss", description="the metric to watch")
+    patience: int = Field(10, ge=1, description="epochs without improvement before stopping")
+    min_delta: float = Field(0.0, ge=0, description="smallest improvement that counts")
+    restore_best: bool = Field(True, description="save the best epoch's weights, not the last")
+
+
+class TrainingConfig(_Section):
+    epochs: int = Field(100, ge=0, description="passes over the training rows (0 = save the initial model)")
+    batch_size: int = Field(32, ge=1, description="rows per gradient step")
+    dtype: Literal["float32", "float64"] = Field("float32", description="floating-point precision")
+    shuffle: bool = Field(True, description="reshuffle the training rows every epoch")
+    clip_norm: float | None = Field(None, gt=0, description="rescale gradients whose global L2 norm exceeds this")
+    threads: int | None = Field(None, ge=1, description="BLAS threads for this run (default: OMP_NUM_THREADS / "
+                                "OPENBLAS_NUM_THREADS, else every core)")
+    early_stopping: EarlyStoppingConfig | None = Field(None, description="stop when the monitor stops improving")
+    checkpoint_every: int | None = Field(None, ge=1, description="write a resumable checkpoint every N epochs")
+    checkpoint: str | None = Field(None, description="checkpoint path (default: OUTPUT with .ckpt.npz)")
+
+
+class Config(_Section):
+    """A whole training config. `base_dir` is the folder relative paths in it are resolved against."""
+
+    seed: int = Field(0, ge=0, description="every random choice (init, split, shuffling, dropout) follows from it")
+    data: DataConfig = Field(description="the CSV to train on, its target and features, and their preprocessing")
+    model: ModelConfig = Field(description="the network's layers")
+    loss: LossName | None = Field(None, description="default: cross_entropy for text targets, else mse")
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig, description="the gradient descent rule")
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig, description="the learning rate per epoch")
+    training: TrainingConfig = Field(default_factory=TrainingConfig,
+                                     description="epochs, batches, early stopping and checkpoints")
+    output: str | None = Field(None, description="where `train` saves the model unless -o is given")
+
+    _source: str = PrivateAttr("<config>")
+    _base_dir: Path = PrivateAttr(Path("."))
+
+    @property
+    def source(self) -> str:
+        return self._source
+
+    def resolve(self, path: str) -> Path:
+        """A path written in the config, relative to the config file's folder."""
+        return Path(os.path.normpath(self._base_dir / Path(path).expanduser()))
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of a config file, e.g. for the YAML language server in editors."""
+    schema = Config.model_json_schema()
+    # Config's docstring is about the Python object; a config file's author needs the file's purpose.
+    schema.pop("description")
+    for section in [schema, *schema["$defs"].values()]:
+        for field in section["properties"].values():
+            # None means "not set" (the optimizer's own default applies, the feature is off, ...); an editor
+            # would offer `null` as the value to insert.
+            if "default" in field and field["default"] is None:
+                del field["default"]
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "nnctl config",
+            "description": "Train a NumPy neural network on a CSV file: data, model, loss, optimizer, schedule "
+                           "and training settings (see the README's Config section).",
+            **{key: value for key, value in schema.items() if key != "title"}}

@@ -1,0 +1,141 @@
+"""Loading a whole CSV in memory: read, clean, split, fit the preprocessing on the training rows, encode.
+
+A big CSV's result is kept in the data cache (`nnctl.data.cache`), so the next run on the same file and settings
+reads the arrays instead of parsing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from nnctl.config.schema import Config
+from nnctl.data import cache
+from nnctl.data.dataset import Dataset, Sources
+from nnctl.data.fit import encode_target, fit_preprocessor, fit_target, is_numeric, transform
+from nnctl.data.reader import read_csv, require_columns
+from nnctl.data.rows import InMemoryRows
+from nnctl.data.rules import (
+    Warn,
+    checked_features,
+    class_weights,
+    clean,
+    loss_name,
+    no_training_rows,
+    report_dropped,
+    require_numeric_target,
+    unseen_categories,
+    warn_unseen,
+    weights_by_label,
+)
+from nnctl.engine.losses import LOSSES
+
+if TYPE_CHECKING:
+    from nnctl.model.model import Model
+
+
+def split_rows(n: int, fraction: float, rng: np.random.Generator,
+               classes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices (train, validation); stratified by class when `classes` (n,) is given."""
+    order = rng.permutation(n)
+    if classes is None:
+        k = round(fraction * n)
+        held = order[:k]
+    else:
+        held = np.concatenate([members[: round(fraction * len(members))]
+                               for c in np.unique(classes) for members in [order[classes[order] == c]]])
+    mask = np.zeros(n, dtype=bool)
+    mask[held] = True
+    return np.flatnonzero(~mask), np.flatnonzero(mask)
+
+
+def load(config: Config, rng: np.random.Generator, warn: Warn, base: Model | None = None) -> Dataset:
+    """Read, clean, split and preprocess the config's data; validation rows never influence the fit.
+
+    With `base` (fine-tuning or resuming), its preprocessing, class labels and loss are kept, not refitted.
+    Otherwise a big CSV's result is cached and the next identical load reads the arrays."""
+    cache_key = cache.key(config) if base is None and config.data.cache else None
+    if cache_key is not None:
+        cached = cache.load(cache_key, rng, warn)
+        if cached is not None:
+            return cached
+    warnings: list[str] = []
+
+    def record(message: str) -> None:
+        warnings.append(message)
+        warn(message)
+
+    dataset, train, validation = _load(config, rng, record, base)
+    if cache_key is not None:
+        cache.store(cache_key, dataset, {"train": train, "validation": validation}, rng, warnings)
+    return dataset
+
+
+def _read_clean(path: str, config: Config, features: list[str] | None, base: Model | None,
+                warn: Warn) -> tuple[pd.DataFrame, list[str]]:
+    """A CSV's usable rows and the feature columns (checked on the training file, required of a validation file)."""
+    data = config.data
+    frame = read_csv(path)
+    if features is None:
+        features = checked_features(config, frame, path, base)
+    else:
+        require_columns(frame, [data.target, *features], path, "validation")
+    rows = len(frame)
+    frame, unlabelled, incomplete = clean(frame, data.target, features, data.missing, path)
+    report_dropped(warn, path, data.target, rows, unlabelled, incomplete, len(frame))
+    return frame, features
+
+
+def _load(config: Config, rng: np.random.Generator, warn: Warn,
+          base: Model | None) -> tuple[Dataset, InMemoryRows, InMemoryRows | None]:
+    data = config.data
+    train_path = str(config.resolve(data.train))
+    frame, features = _read_clean(train_path, config, None, base, warn)
+    loss = loss_name(config, frame[data.target], base)
+    task = LOSSES[loss].task
+    binary = loss == "binary_cross_entropy"
+    if task == "regression":
+        require_numeric_target(is_numeric(frame[data.target]), config, loss, train_path)
+
+    sources = Sources(train_path)
+    if data.validation:
+        sources.validation = str(config.resolve(data.validation))
+        val_frame = _read_clean(sources.validation, config, features, base, warn)[0]
+        train_frame = frame
+    else:
+        labels = None
+        if task == "classification":
+            classes = base.target if base else fit_target(frame[data.target], task, binary=binary,
+                                                          target_scale="none", source=train_path)
+            labels = encode_target(classes, frame[data.target], "float64", train_path)[0]
+        train_rows, val_rows = split_rows(len(frame), data.validation_split, rng, labels)
+        if len(train_rows) == 0:
+            raise no_training_rows(train_path)
+        train_frame, val_frame = frame.iloc[train_rows], frame.iloc[val_rows]
+        sources.validation_split = data.validation_split
+
+    if base is not None:
+        target, preprocessor = base.target, base.preprocessor
+        warn_unseen(warn, train_path, preprocessor, unseen_categories(preprocessor, frame))
+    else:
+        target = fit_target(train_frame[data.target], task, binary=binary, target_scale=data.target_scale,
+                            source=train_path)
+        preprocessor = fit_preprocessor(train_frame, features, data.scale, data.missing, train_path)
+    dtype = np.dtype(config.training.dtype)
+
+    def encode(part: pd.DataFrame, source: str) -> InMemoryRows:
+        X = transform(preprocessor, part, dtype, source)
+        y, Y = encode_target(target, part[data.target], dtype, source)
+        return InMemoryRows(X, Y, y)
+
+    train = encode(train_frame, train_path)
+    weights = class_weights(config, target, np.bincount(train.y, minlength=len(target.classes))
+                            if task == "classification" else np.zeros(0))
+    if weights is not None:
+        train.w = weights[train.y].astype(dtype)
+        sources.class_weight = weights_by_label(target, weights)
+    validation = encode(val_frame, sources.validation or train_path) if len(val_frame) else None
+    sources.rows_train, sources.rows_validation = len(train_frame), len(val_frame)
+    return Dataset(train, validation, preprocessor, target, loss, sources), train, validation

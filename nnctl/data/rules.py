@@ -1,0 +1,191 @@
+"""The rules every way of loading data applies, in one place: a whole CSV in memory (`nnctl.data.memory`) and a
+CSV read chunk by chunk (`nnctl.data.streaming`, `nnctl.data.spill`) drop, check, warn and fail alike.
+
+- the target and feature columns a config (or a fine-tuned model) asks for, and the loss it implies;
+- rows without a target are dropped, with a warning; `data.missing` drops rows with gaps (`drop`, with a warning)
+  or stops at the first (`error`); "no usable rows" and "no training rows" are errors;
+- a regression target must be numeric; class weights only exist for classes;
+- categories a fine-tuned model has never seen are counted, and named in a warning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from nnctl.config.schema import Config
+from nnctl.data.fit import is_numeric
+from nnctl.data.reader import line_of, require_columns
+from nnctl.errors import ConfigError, DataError
+from nnctl.model.preprocessing import Preprocessor, TargetEncoder
+
+if TYPE_CHECKING:
+    from nnctl.model.model import Model
+
+Warn = Callable[[str], None]
+Unseen = dict[str, tuple[int, set[str]]]  # categorical column -> (rows with unseen categories, those categories)
+
+
+# --- columns and loss ------------------------------------------------------------------------------------
+
+
+def checked_features(config: Config, frame: pd.DataFrame, source: str, base: Model | None) -> list[str]:
+    """The feature columns, once `frame` (a CSV, or only its header) is known to hold them and the target."""
+    require_columns(frame, [config.data.target], source, "target")
+    features = feature_columns(config, frame, source, base)
+    require_columns(frame, features, source, "feature")
+    return features
+
+
+def feature_columns(config: Config, frame: pd.DataFrame, source: str, base: Model | None) -> list[str]:
+    """`data.features`, else every column but the target; a fine-tuned model's own features and target."""
+    data = config.data
+    if base is not None:
+        known = [spec.name for spec in base.preprocessor.features]
+        if data.target != base.target.name:
+            raise DataError(f"{config.source}: data.target '{data.target}' differs from the model's target "
+                            f"'{base.target.name}'; a model keeps the target it was trained on")
+        if data.features and list(data.features) != known:
+            raise DataError(f"{config.source}: data.features {list(data.features)} differ from the model's "
+                            f"features {known}; a model keeps the features it was trained on")
+        missing = [name for name in known if name not in frame.columns]
+        if missing:
+            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            raise DataError(f"{source}: lacks {len(missing)} of the model's {len(known)} feature columns ({shown}); "
+                            "the data must have the columns the model was trained on")
+        return known
+    features = list(data.features) if data.features else [str(c) for c in frame.columns if c != data.target]
+    if data.target in features:
+        raise DataError(f"{source}: target '{data.target}' is also listed in data.features; remove it there")
+    if not features:
+        raise DataError(f"{source}: no feature columns besides the target '{data.target}'")
+    return features
+
+
+def loss_name(config: Config, target: pd.Series, base: Model | None) -> str:
+    """The config's `loss`; left out, cross_entropy for a text (or boolean) target and mse for a numeric one. A
+    fine-tuned model keeps its own."""
+    if base is None:
+        return config.loss or ("mse" if is_numeric(target) else "cross_entropy")
+    if config.loss and config.loss != base.loss:
+        raise ConfigError(f"{config.source}: loss '{config.loss}' differs from the model's '{base.loss}'; "
+                          "a model keeps its loss and output layer")
+    return base.loss
+
+
+def require_numeric_target(numeric: bool, config: Config, loss: str, source: str) -> None:
+    """A regression loss needs numbers to fit."""
+    if not numeric:
+        raise DataError(f"{source}: target '{config.data.target}' is not numeric, but loss '{loss}' is for "
+                        "regression; use loss: cross_entropy to classify it")
+
+
+# --- rows --------------------------------------------------------------------------------------------------
+
+
+def clean(frame: pd.DataFrame, target: str, features: list[str], missing: str,
+          source: str) -> tuple[pd.DataFrame, int, int]:
+    """Drop rows without a target, then apply `data.missing` to the features: (usable rows, rows without a
+    target, rows dropped for gaps). `missing: error` raises at the first gap (by row, then column)."""
+    frame, unlabelled = drop_unlabelled(frame, target)
+    frame, incomplete = apply_missing(frame, features, missing, source)
+    return frame, unlabelled, incomplete
+
+
+def drop_unlabelled(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, int]:
+    """The rows that have a target, and how many did not."""
+    labelled: np.ndarray = frame[target].notna().to_numpy()
+    dropped = len(frame) - int(labelled.sum())
+    return (frame.loc[labelled] if dropped else frame), dropped
+
+
+def apply_missing(frame: pd.DataFrame, features: list[str], missing: str, source: str) -> tuple[pd.DataFrame, int]:
+    """`data.missing` on the feature columns: the rows kept, and how many `drop` dropped; `error` raises at the
+    first gap (by row, then column), naming its column and line."""
+    gaps = frame[features].isna().to_numpy()
+    if not gaps.any() or missing == "impute":
+        return frame, 0
+    if missing == "error":
+        row, column = np.argwhere(gaps)[0]
+        raise DataError(f"{source}: column '{features[column]}' line {line_of(frame.index[row])}: missing value "
+                        "(data.missing: error); use data.missing: impute or drop to accept gaps")
+    complete = np.logical_not(gaps.any(axis=1))
+    return frame.loc[complete], len(frame) - int(complete.sum())
+
+
+def report_dropped(warn: Warn, source: str, target: str, rows: int, unlabelled: int, incomplete: int,
+                   usable: int) -> None:
+    """Warn about the rows `clean` dropped from a file of `rows` rows; DataError when none is left."""
+    if unlabelled:
+        warn(f"{source}: dropped {unlabelled} of {rows} rows whose target '{target}' is missing")
+    if incomplete:
+        warn(f"{source}: dropped {incomplete} of {rows - unlabelled} rows with missing feature values "
+             "(data.missing: drop)")
+    if not usable:
+        raise no_usable_rows(source)
+
+
+def no_usable_rows(source: str) -> DataError:
+    return DataError(f"{source}: no usable rows left after removing rows with missing values")
+
+
+def no_training_rows(source: str) -> DataError:
+    return DataError(f"{source}: no training rows left after data.validation_split; lower it")
+
+
+# --- classes and categories --------------------------------------------------------------------------------
+
+
+def class_weights(config: Config, target: TargetEncoder, counts: np.ndarray) -> np.ndarray | None:
+    """Loss weight per class index from `data.class_weight` (None when unset) and the training rows' count per class
+    (n_classes,): 'balanced' = n_rows / (n_classes * rows of the class), or a mapping of label to weight."""
+    setting = config.data.class_weight
+    if setting is None:
+        return None
+    if target.task != "classification":
+        raise ConfigError(f"{config.source}: data.class_weight: only classification has classes; remove it")
+    k = len(target.classes)
+    if setting == "balanced":
+        counts = counts.astype(np.float64)
+        balanced: np.ndarray = np.divide(int(counts.sum()), k * counts, out=np.ones(k), where=counts > 0)
+        return balanced
+    by_text = {str(label): i for i, label in enumerate(target.classes)}
+    weights = np.ones(k)
+    for label, weight in setting.items():
+        if str(label) not in by_text:
+            raise ConfigError(f"{config.source}: data.class_weight: unknown class {label!r} "
+                              f"(classes: {', '.join(map(str, target.classes))})")
+        weights[by_text[str(label)]] = weight
+    return weights
+
+
+def weights_by_label(target: TargetEncoder, weights: np.ndarray) -> dict[str, float]:
+    """Class weights as the model records them: label (as text) -> weight."""
+    return dict(zip(map(str, target.classes), weights.tolist(), strict=True))
+
+
+def unseen_categories(preprocessor: Preprocessor, frame: pd.DataFrame, into: Unseen | None = None) -> Unseen:
+    """Count the values of each categorical column that the (fine-tuned) model has never seen, added to `into`."""
+    unseen: Unseen = {} if into is None else into
+    for spec in preprocessor.features:
+        if spec.kind != "categorical":
+            continue
+        values = frame[spec.name].dropna().astype(str)
+        new = values[~values.isin(spec.categories)]
+        if len(new):
+            count, examples = unseen.get(spec.name, (0, set()))
+            unseen[spec.name] = (count + len(new), examples | set(new))
+    return unseen
+
+
+def warn_unseen(warn: Warn, source: str, preprocessor: Preprocessor, unseen: Unseen) -> None:
+    """One warning per categorical column with unseen categories, in the model's feature order."""
+    for spec in preprocessor.features:
+        if spec.name in unseen:
+            count, examples = unseen[spec.name]
+            shown = ", ".join(repr(v) for v in sorted(examples)[:5])
+            warn(f"{source}: column '{spec.name}' has {count} rows with categories the model has never seen "
+                 f"({shown}); they are encoded as all zeros")

@@ -1,0 +1,222 @@
+"""Metrics: accuracy, macro precision/recall/F1 and the confusion matrix; MAE, RMSE and R².
+
+`Scores` computes a model's loss and metrics on rows that arrive in one chunk (rows in memory) or many (a
+spill read back block by block, a big CSV); `RunningMetrics` accumulates the training metrics from the batch
+outputs the loop has already computed, so they cost no extra pass over the data; `Moments` merges columns'
+means and variances chunk by chunk. Regression scores all come from one formula, `regression_scores`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from nnctl._types import Array, IntArray
+
+CLASSIFICATION = ("accuracy", "precision", "recall", "f1")  # what evaluate and validation report, by task
+REGRESSION = ("mae", "rmse", "r2")
+HIGHER_IS_BETTER = ("accuracy", "precision", "recall", "f1", "r2")
+
+
+def metric_names(task: str) -> tuple[str, ...]:
+    return CLASSIFICATION if task == "classification" else REGRESSION
+
+
+def confusion_matrix(y_true: IntArray, y_pred: IntArray, n_classes: int) -> IntArray:
+    """C (n_classes, n_classes): C[i, j] counts rows of true class i predicted as class j."""
+    counts = np.bincount(y_true * n_classes + y_pred, minlength=n_classes * n_classes)
+    return counts.reshape(n_classes, n_classes)
+
+
+def classification_metrics(C: IntArray) -> dict[str, float]:
+    """Accuracy and macro-averaged precision, recall and F1 from a confusion matrix.
+
+    A class never predicted has precision 0 (and a class absent from the rows recall 0), as scikit-learn's
+    `zero_division=0`; classes absent from both the rows and the predictions are left out of the averages."""
+    tp = np.diag(C).astype(np.float64)
+    predicted, actual = C.sum(axis=0), C.sum(axis=1)
+    present = (predicted + actual) > 0
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    recall = np.divide(tp, actual, out=np.zeros_like(tp), where=actual > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
+    total = C.sum()
+    return {
+        "accuracy": float(tp.sum() / total) if total else float("nan"),
+        "precision": float(precision[present].mean()) if present.any() else float("nan"),
+        "recall": float(recall[present].mean()) if present.any() else float("nan"),
+        "f1": float(f1[present].mean()) if present.any() else float("nan"),
+    }
+
+
+def regression_scores(abs_sum: float, sq_sum: float, rows: int, ss_total: float) -> dict[str, float]:
+    """MAE, RMSE and R² = 1 - SS_res / SS_tot (0 for predicting the mean; 1 for perfect) from the sums of |residual|
+    and residual² over `rows` rows and the true values' sum of squared deviations SS_tot."""
+    return {
+        "mae": abs_sum / rows,
+        "rmse": float(np.sqrt(sq_sum / rows)),
+        "r2": 1.0 - sq_sum / ss_total if ss_total > 0 else float("nan"),
+    }
+
+
+def squared_deviations(values: np.ndarray) -> float:
+    """Sum of squared deviations from the mean (R²'s SS_tot) of values (n,)."""
+    return float(np.sum((values - np.mean(values)) ** 2))
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """MAE, RMSE and R² of predictions y_pred (n,) of the values y_true (n,)."""
+    residual = np.asarray(y_true, np.float64) - np.asarray(y_pred, np.float64)
+    return regression_scores(float(np.sum(np.abs(residual))), float(np.sum(residual**2)), len(residual),
+                             squared_deviations(y_true))
+
+
+class RunningMetrics:
+    """Training metrics summed over an epoch's batches from outputs A and targets Y already in memory.
+
+    Classification counts correct rows; regression sums |A - Y| and (A - Y)^2 in the loss's (possibly
+    standardised) target space and converts back with the target's `scale`."""
+
+    def __init__(self, task: str, binary: bool, scale: float = 1.0, ss_total: float = 0.0) -> None:
+        self.task, self.binary, self.scale, self.ss_total = task, binary, scale, ss_total
+        self._pred: np.ndarray | None = None
+        self._hit: np.ndarray | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        self.rows, self.correct, self.abs_sum, self.sq_sum = 0, 0, 0.0, 0.0
+
+    def _buffers(self, m: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per-row prediction and hit buffers, grown once to the batch size (no allocation per batch)."""
+        if self._pred is None or self._hit is None or len(self._pred) < m:
+            self._pred, self._hit = np.empty(m, np.intp), np.empty(m, bool)
+        return self._pred[:m], self._hit[:m]
+
+    def add(self, A: Array, Y: Array, y: np.ndarray, scratch: Array) -> None:
+        """Add one batch: outputs A (m, k), loss targets Y (m, k), class indices or values y (m,)."""
+        self.rows += len(A)
+        if self.task == "classification":
+            predicted, hit = self._buffers(len(A))
+            if self.binary:
+                np.greater_equal(A[:, 0], 0.5, out=predicted, casting="unsafe")
+            else:
+                np.argmax(A, axis=1, out=predicted)
+            np.equal(predicted, y, out=hit)
+            self.correct += int(np.count_nonzero(hit))
+        else:
+            np.subtract(A, Y, out=scratch)
+            self.sq_sum += float(np.vdot(scratch, scratch))
+            np.abs(scratch, out=scratch)
+            self.abs_sum += float(scratch.sum(dtype=np.float64))
+
+    def result(self) -> dict[str, float]:
+        if not self.rows:
+            return {}
+        if self.task == "classification":
+            return {"accuracy": self.correct / self.rows}
+        return regression_scores(self.abs_sum * self.scale, self.sq_sum * self.scale**2, self.rows, self.ss_total)
+
+
+def batched_output(forward: Callable[[Array], Array], X: Array, chunk: int = 8192) -> Array:
+    """Network outputs for X in chunks of rows, so temporaries stay bounded on large inputs."""
+    if len(X) <= chunk:
+        return forward(X)
+    return np.concatenate([forward(X[i : i + chunk]) for i in range(0, len(X), chunk)])
+
+
+class Moments:
+    """Count, mean, sum of squared deviations (M2), minimum and maximum of p columns, merged chunk by chunk with
+    Chan, Golub and LeVeque's parallel update in float64; NaN values are skipped. Population std = sqrt(M2/count)."""
+
+    def __init__(self, p: int) -> None:
+        self.count = np.zeros(p, np.int64)
+        self.mean = np.zeros(p)
+        self.m2 = np.zeros(p)
+        self.low = np.full(p, np.inf)
+        self.high = np.full(p, -np.inf)
+
+    def add(self, block: np.ndarray, columns: np.ndarray | None = None) -> None:
+        """Add the rows of `block` (m, p), float64 with NaN for a missing value; with `columns` (q,), `block` is
+        (m, q) and holds those columns only."""
+        if not len(block):
+            return
+        at = slice(None) if columns is None else columns
+        # Values near the float64 limit overflow to inf here as in a whole-column mean; the scaling's range checks
+        # then report them, so no warning is raised on the way.
+        with np.errstate(over="ignore", invalid="ignore"):
+            present = ~np.isnan(block)
+            n_b = present.sum(axis=0)
+            if present.all():
+                mean_b = block.mean(axis=0)
+                dev = block - mean_b
+            else:
+                total = np.where(present, block, 0.0).sum(axis=0)
+                mean_b = np.divide(total, n_b, out=np.zeros(len(n_b)), where=n_b > 0)
+                dev = np.where(present, block - mean_b, 0.0)
+            m2_b = np.einsum("ij,ij->j", dev, dev)
+            n_a, mean_a, m2_a = self.count[at], self.mean[at], self.m2[at]
+            n = n_a + n_b
+            share = np.divide(n_b, n, out=np.zeros(len(n)), where=n > 0)  # n_b / n
+            delta = mean_b - mean_a
+            first = n_a == 0  # nothing to merge with: the chunk's own numbers, exactly
+            self.m2[at] = np.where(first, m2_b, m2_a + m2_b + delta * delta * n_a * share)
+            self.mean[at] = np.where(first, mean_b, mean_a + delta * share)
+            self.count[at] = n
+        self.low[at] = np.fmin(self.low[at], np.fmin.reduce(block, axis=0))  # fmin/fmax skip NaN
+        self.high[at] = np.fmax(self.high[at], np.fmax.reduce(block, axis=0))
+
+    @property
+    def std(self) -> np.ndarray:
+        """Population standard deviation per column (0 where no value was present)."""
+        return np.sqrt(np.divide(self.m2, self.count, out=np.zeros(len(self.m2)), where=self.count > 0))
+
+
+class Scores:
+    """A model's loss and metrics on rows that arrive in chunks: classification metrics from a summed confusion
+    matrix, regression ones from summed residuals and the true values' spread.
+
+    One chunk (rows in memory) gives exactly the whole-data formulas: its mean loss, `regression_metrics`. More
+    chunks (a spill read back block by block) combine them: the rows' mean of the chunks' mean losses, and SS_tot
+    from the true values' moments merged chunk by chunk."""
+
+    def __init__(self, task: str, n_classes: int) -> None:
+        self.task, self.n_classes = task, n_classes
+        self.chunks = self.rows = 0
+        self.loss_sum, self.abs_sum, self.sq_sum = 0.0, 0.0, 0.0
+        self.first_loss, self.first_ss_total = float("nan"), 0.0
+        self.C = np.zeros((n_classes, n_classes), np.int64)
+        self.truth = Moments(1)
+
+    def add(self, loss: float, y_true: np.ndarray, predicted: np.ndarray) -> None:
+        """One chunk: its mean loss, the true class indices or values (m,) and the predicted ones (m,)."""
+        m = len(y_true)
+        if not self.chunks:
+            self.first_loss = loss
+        self.chunks += 1
+        self.rows += m
+        self.loss_sum += loss * m
+        if self.task == "classification":
+            self.C += confusion_matrix(y_true, predicted, self.n_classes)
+            return
+        truth = np.asarray(y_true, np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverged model's outputs: inf, not a warning
+            residual = truth - np.asarray(predicted, np.float64)
+            self.abs_sum += float(np.sum(np.abs(residual)))
+            self.sq_sum += float(np.sum(residual**2))
+        if self.chunks == 1:
+            self.first_ss_total = squared_deviations(truth)
+        self.truth.add(truth.reshape(-1, 1))
+
+    def result(self) -> dict[str, float]:
+        """The loss, then the task's metrics."""
+        if self.chunks == 1:
+            scores = {"loss": self.first_loss}
+        else:
+            scores = {"loss": self.loss_sum / self.rows if self.rows else float("nan")}
+        if self.task == "classification":
+            scores.update(classification_metrics(self.C))
+        else:
+            ss_total = self.first_ss_total if self.chunks == 1 else float(self.truth.m2[0])
+            scores.update(regression_scores(self.abs_sum, self.sq_sum, max(self.rows, 1), ss_total))
+        return scores

@@ -1,0 +1,279 @@
+"""Fitted preprocessing: raw feature columns in, network inputs X out; class labels <-> network outputs.
+
+`Preprocessor` and `TargetEncoder` are plain data (they round-trip through JSON in the model file). Applying
+them needs only NumPy, so `predict` never imports pandas; fitting them, from pandas frames at training time, is
+`nnctl.data.fit`'s work.
+
+Columns are sequences of raw values: str (CSV text), float (pandas numbers, JSON numbers), bool or None.
+A value is missing when it is None, NaN or one of pandas' default missing-value strings, so a CSV parsed
+by pandas at training time and by the `csv` module at predict time means the same thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nnctl._types import Array, IntArray
+from nnctl.errors import DataError
+from nnctl.registry import not_found
+
+MISSING = "<missing>"  # the category that missing text values become under `missing: impute`
+# pandas' default `na_values` (pandas._libs.parsers.STR_NA_VALUES; a test keeps the two in step)
+NA_VALUES = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+                       "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
+BOOL_TEXT = {"True": "True", "TRUE": "True", "true": "True", "False": "False", "FALSE": "False", "false": "False"}
+
+
+def is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return value in NA_VALUES
+    return isinstance(value, float) and value != value  # NaN
+
+
+def require_names(present: Sequence[str], columns: Sequence[str], source: str, role: str,
+                  noun: str = "column") -> None:
+    """DataError naming the first missing column (or JSON key) and the closest existing one."""
+    for column in columns:
+        if column not in present:
+            what = f"{role} {noun}".strip()
+            raise DataError(not_found(f"{source}: no {what} '{column}'", column, present, f"{noun}s"))
+
+
+def value_error(source: str, column: str, line: int, what: str) -> DataError:
+    """The error for one bad value: `FILE: column 'x' line 7: what is wrong`."""
+    return DataError(f"{source}: column '{column}' line {line}: {what}")
+
+
+def to_numbers(values: Sequence[Any] | np.ndarray) -> tuple[np.ndarray, int | None]:
+    """float64 array with NaN for missing values, and the index of the first value that is not a number."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "fiu":
+        return values.astype(np.float64), None
+    try:
+        # fast path: numbers and numeric text (float() in C is the quickest parser NumPy offers here)
+        return np.fromiter(map(float, values), np.float64, len(values)), None
+    except (ValueError, TypeError):
+        pass
+    out = np.empty(len(values), np.float64)
+    for i, value in enumerate(values):
+        if is_missing(value):
+            out[i] = np.nan
+        else:
+            try:
+                out[i] = float(value)
+            except (ValueError, TypeError):
+                return out, i
+    return out, None
+
+
+# --- features --------------------------------------------------------------------------------------
+
+
+@dataclass
+class FeatureSpec:
+    """How one raw column becomes input columns: scaled number, or one-hot over `categories`."""
+
+    name: str
+    kind: str  # "numeric" | "categorical"
+    center: float = 0.0
+    scale: float = 1.0
+    fill: float = 0.0  # training mean, used for missing numbers
+    categories: list[str] = field(default_factory=list)
+
+    @property
+    def width(self) -> int:
+        return 1 if self.kind == "numeric" else len(self.categories)
+
+    @classmethod
+    def numeric(cls, name: str, scale: str, count: int, mean: float, std: float, low: float,
+                high: float) -> FeatureSpec:
+        """A numeric column's spec from its training rows' statistics: the number of present values, their mean,
+        population standard deviation, minimum and maximum (the whole column at once, or merged chunk by chunk)."""
+        fill = mean if count else 0.0
+        center, spread = 0.0, 1.0
+        if scale == "standard" and count:
+            center, spread = fill, std
+        elif scale == "minmax" and count:
+            center, spread = low, high - low
+        # A constant column carries no information; dividing by 1 keeps it finite (and zero after centring).
+        return cls(name, "numeric", center=center, scale=spread if spread > 0 else 1.0, fill=fill)
+
+    def texts(self, values: Sequence[Any] | np.ndarray) -> list[str]:
+        """Raw values as the category strings training saw: missing -> MISSING, booleans as pandas wrote them."""
+        boolish = bool(self.categories) and set(self.categories) <= {"True", "False", MISSING}
+        out = []
+        for value in values:
+            if is_missing(value):
+                out.append(MISSING)
+            else:
+                text = str(value)
+                out.append(BOOL_TEXT.get(text, text) if boolish else text)
+        return out
+
+
+@dataclass
+class Preprocessor:
+    """Feature order, scaling and one-hot encoding, fitted on the training rows only."""
+
+    features: list[FeatureSpec]
+    scale: str = "standard"
+    missing: str = "impute"
+
+    @property
+    def n_inputs(self) -> int:
+        return sum(spec.width for spec in self.features)
+
+    @property
+    def names(self) -> list[str]:
+        """The raw columns the model reads, in order."""
+        return [spec.name for spec in self.features]
+
+    @property
+    def input_names(self) -> list[str]:
+        """One name per network input: `weight`, `origin=USA`, ..."""
+        names: list[str] = []
+        for spec in self.features:
+            names += [spec.name] if spec.kind == "numeric" else [f"{spec.name}={c}" for c in spec.categories]
+        return names
+
+    def transform_columns(self, columns: Mapping[str, Sequence[Any] | np.ndarray], n: int,
+                          dtype: np.dtype[Any] | str, source: str,
+                          lines: Sequence[int] | np.ndarray | None = None) -> Array:
+        """X (n, n_inputs) from raw columns (every feature name -> n values); `lines[i]` is row i's line."""
+        X = np.empty((n, self.n_inputs), dtype=dtype)
+        largest = float(np.finfo(X.dtype).max)
+        col = 0
+        for spec in self.features:
+            where = _Where(source, spec.name, lines)
+            if spec.kind == "numeric":
+                with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported just below
+                    values = self._numeric(spec, columns[spec.name], where)
+                too_big = np.abs(values) > largest
+                if too_big.any():
+                    i = int(np.argmax(too_big))
+                    raise where.error(i, f"{columns[spec.name][i]} is too large: beyond {X.dtype} range after "
+                                         "scaling")
+                X[:, col] = values
+            else:
+                self._one_hot(spec, columns[spec.name], where, X[:, col : col + spec.width])
+            col += spec.width
+        return X
+
+    def _numeric(self, spec: FeatureSpec, raw: Sequence[Any] | np.ndarray, where: _Where) -> np.ndarray:
+        values, bad = to_numbers(raw)
+        if bad is not None:
+            raise where.error(bad, f"'{raw[bad]}' is not a number")
+        infinite = np.isinf(values)
+        if infinite.any():
+            i = int(np.argmax(infinite))
+            raise where.error(i, f"{values[i]} is not a finite number")
+        missing = np.isnan(values)
+        if missing.any():
+            if self.missing != "impute":
+                raise where.error(int(np.argmax(missing)), "missing value, and the model was trained with "
+                                                           f"data.missing: {self.missing}")
+            values[missing] = spec.fill
+        values -= spec.center
+        values /= spec.scale
+        return values
+
+    def _one_hot(self, spec: FeatureSpec, raw: Sequence[Any] | np.ndarray, where: _Where, out: Array) -> None:
+        text = spec.texts(raw)
+        if self.missing != "impute" and MISSING in text:
+            raise where.error(text.index(MISSING), "missing value, and the model was trained with "
+                                                   f"data.missing: {self.missing}")
+        # Categories never seen in training get all-zero columns, like scikit-learn's handle_unknown="ignore".
+        lookup = {c: j for j, c in enumerate(spec.categories)}
+        codes = np.fromiter((lookup.get(t, -1) for t in text), np.intp, len(text))
+        out[...] = 0
+        known = np.flatnonzero(codes >= 0)
+        out[known, codes[known]] = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"scale": self.scale, "missing": self.missing, "features": [asdict(s) for s in self.features]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Preprocessor:
+        return cls([FeatureSpec(**f) for f in data["features"]], data["scale"], data["missing"])
+
+
+@dataclass
+class _Where:
+    """Names the file, column and line of a bad value."""
+
+    source: str
+    column: str
+    lines: Sequence[int] | np.ndarray | None
+
+    def error(self, i: int, what: str) -> DataError:
+        return value_error(self.source, self.column, int(self.lines[i]) if self.lines is not None else i + 2, what)
+
+
+# --- target ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class TargetEncoder:
+    """Classification: labels <-> class indices. Regression: optional standardisation of the target."""
+
+    name: str
+    task: str  # "classification" | "regression"
+    classes: list[Any] = field(default_factory=list)
+    center: float = 0.0
+    scale: float = 1.0
+    binary: bool = False  # one sigmoid output instead of one softmax unit per class
+
+    @property
+    def n_outputs(self) -> int:
+        return 1 if self.task == "regression" or self.binary else len(self.classes)
+
+    def indices(self, labels: Sequence[Any], source: str) -> IntArray:
+        """The class index (n,) of each label (as `labels_of` gives them); DataError for a label the model lacks."""
+        lookup = {label: i for i, label in enumerate(self.classes)}
+        unknown = [label for label in labels if label not in lookup]
+        if unknown:
+            raise self.unknown_label(unknown[0], source)
+        return np.array([lookup[label] for label in labels], dtype=np.int64)
+
+    def loss_targets(self, y: IntArray, dtype: np.dtype[Any] | str) -> Array:
+        """The loss's target Y (n, n_outputs) for class indices y (n,): one-hot rows, or one 0/1 column (binary)."""
+        if self.binary:
+            return y.astype(dtype).reshape(-1, 1)
+        Y = np.zeros((len(y), len(self.classes)), dtype=dtype)
+        Y[np.arange(len(y)), y] = 1
+        return Y
+
+    def unknown_label(self, label: Any, source: str) -> DataError:
+        """The error for a class label the model does not have."""
+        return DataError(f"{source}: target '{self.name}' has label {label!r}, which is not one of the model's "
+                         f"classes ({', '.join(map(str, self.classes))}); a network cannot learn a class its output "
+                         "layer does not have")
+
+    def class_indices(self, A: Array) -> IntArray:
+        """Predicted class index per row from the network output A (n, n_outputs)."""
+        if self.binary:
+            return (A[:, 0] >= 0.5).astype(np.int64)
+        indices: IntArray = A.argmax(axis=1)
+        return indices
+
+    def probabilities(self, A: Array) -> Array:
+        """(n, n_classes) class probabilities from the network output."""
+        if self.binary:
+            return np.column_stack([1 - A[:, 0], A[:, 0]])
+        return A
+
+    def values(self, A: Array) -> np.ndarray:
+        """Regression predictions on the target's own scale."""
+        return A[:, 0].astype(np.float64) * self.scale + self.center
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TargetEncoder:
+        return cls(**data)

@@ -1,0 +1,6 @@
+"""Prediction: a trained model applied to rows. Imports model and engine (and data, for `evaluate` only); a small
+input never imports pandas.
+
+    reader      CSV or JSON-lines rows in chunks, handed on as soon as a pipe runs dry
+    inference   `predict` (a streaming pipeline stage) and `evaluate` (metrics on a labelled CSV)
+"""

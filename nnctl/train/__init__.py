@@ -1,0 +1,7 @@
+"""Training: a run from a config. Imports data, model, config and engine; never prints.
+
+    events   `Callback`, `StartInfo`, `EpochStats` (plain Python, no NumPy: the CLI subclasses them)
+    loop     the epochs: batches, the divergence guard, clipping, early stopping, the state of a run
+    setup    the layers, the checks, the loop, and `describe` (a run built but not trained)
+    run      `train()`: train, resume or fine-tune, checkpoints, saving
+"""

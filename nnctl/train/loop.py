@@ -1,0 +1,228 @@
+"""The mini-batch training loop: epochs, early stopping, and the per-epoch record the history keeps.
+
+`Loop` owns the run's moving parts (network, optimizer, schedule, early stopping, generator) so that `state()`
+can capture all of them for a bit-exact resume. It reads its rows through the `Rows` interface alone: an epoch is
+the rows' segments of whole batches, validation is the model scoring the rows' chunks.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from nnctl._types import Array
+from nnctl.data.rows import Rows
+from nnctl.engine.losses import LOSSES
+from nnctl.engine.metrics import RunningMetrics
+from nnctl.engine.optimizers import Optimizer
+from nnctl.engine.schedules import Schedule, improved, monitor_mode
+from nnctl.errors import TrainingError
+from nnctl.files import signals_held
+from nnctl.model.model import Model
+from nnctl.model.state import EarlyStoppingState, PartState, TrainingState
+from nnctl.train.events import Callback, EpochStats
+
+
+class EarlyStopping:
+    """Stop when `monitor` has not improved by more than `min_delta` for `patience` epochs."""
+
+    def __init__(self, monitor: str, patience: int, min_delta: float, restore_best: bool) -> None:
+        self.monitor, self.patience, self.min_delta, self.restore_best = monitor, patience, min_delta, restore_best
+        self.mode = monitor_mode(monitor)
+        self.best: float | None = None
+        self.best_epoch = 0
+        self.wait = 0
+        self.best_params: Array | None = None
+
+    def update(self, epoch: int, row: dict[str, float], params: Array) -> bool:
+        """Record epoch `epoch`'s row; True when training should stop."""
+        value = float(row[self.monitor])
+        if improved(value, self.best, self.mode, self.min_delta):
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best:
+                if self.best_params is None:
+                    self.best_params = params.copy()
+                else:
+                    self.best_params[...] = params
+        else:
+            self.wait += 1
+        return self.wait >= self.patience
+
+    def state(self) -> EarlyStoppingState:
+        return EarlyStoppingState(self.best, self.best_epoch, self.wait, self.best_params)
+
+    def load_state(self, state: EarlyStoppingState) -> None:
+        self.best, self.best_epoch, self.wait = state.best, state.best_epoch, state.wait
+        self.best_params = None if state.best_params is None else state.best_params.copy()
+
+
+# A loss this many times the first batch's (or 1.0, if that was smaller) is a run blowing up, even while
+# it is still finite: Adam's bounded steps can push the loss to 1e10 without ever producing inf or NaN.
+DIVERGENCE_FACTOR = 1e4
+
+
+WIDE_ROW_BYTES = 512  # rows at least this wide are gathered per batch instead of copied per epoch
+
+
+def clip_global_norm(grads: Array, max_norm: float) -> None:
+    """Rescale all gradients together so their joint L2 norm is at most `max_norm`."""
+    norm = math.sqrt(float(np.vdot(grads, grads)))
+    if norm > max_norm:
+        grads *= max_norm / norm
+
+
+class Loop:
+    """Trains `model` on `train` until its history has `epochs` rows (or early stopping ends it)."""
+
+    def __init__(self, model: Model, optimizer: Optimizer, schedule: Schedule, stopper: EarlyStopping | None,
+                 train: Rows, validation: Rows | None, *, epochs: int, batch_size: int, shuffle: bool,
+                 clip_norm: float | None, base_rate: float, rng: np.random.Generator) -> None:
+        self.model, self.optimizer, self.schedule, self.stopper = model, optimizer, schedule, stopper
+        self.train, self.validation = train, validation
+        self.epochs, self.shuffle, self.clip_norm, self.base_rate = epochs, shuffle, clip_norm, base_rate
+        self.rng = rng
+        self.batch = min(batch_size, len(train)) or 1
+        self.stopped_early = False
+        self.reference: float | None = None  # the run's first batch loss, before any step
+        self._snapshot: tuple[TrainingState, Array] | None = None  # the state after the last completed epoch
+        network = model.network
+        self.ws = network.workspace(self.batch)
+        self.dropout = any(network.dropout)
+        # Wide rows (784 pixels, say) are gathered batch by batch into a buffer the GEMM then reads from cache,
+        # instead of copying (and page-faulting) the whole matrix every epoch: same batches, less memory.
+        self.wide = network.sizes[0] * network.dtype.itemsize >= WIDE_ROW_BYTES
+        self.x_buffer = np.empty((self.batch, network.sizes[0]), network.dtype) if self.wide else None
+        target = model.target
+        self.running = RunningMetrics(target.task, target.binary, target.scale, train.ss_total)
+
+    def finished_early(self) -> bool:
+        """True when the (resumed) early-stopping state already says stop."""
+        return self.stopper is not None and self.stopper.wait >= self.stopper.patience
+
+    def run(self, callback: Callback, checkpoint: Callable[[int], None] | None = None,
+            every: int | None = None) -> None:
+        """Train the remaining epochs; `checkpoint(epoch)` is called every `every` epochs."""
+        history = self.model.history
+        if history:
+            self.take_snapshot()  # a resumed run can be interrupted in its first epoch and still be saved
+        if self.finished_early():
+            self.stopped_early = True
+            return
+        for epoch in range(len(history) + 1, self.epochs + 1):
+            self.optimizer.learning_rate = self.schedule.rate(epoch - 1, self.base_rate, self.epochs)
+            # A diverging run overflows on its way to inf/NaN; the guards in _epoch report it as one message.
+            with np.errstate(over="ignore", invalid="ignore"):
+                stats = self._epoch(epoch)
+            row = stats.record()
+            history.append(row)
+            self.schedule.observe(row)
+            stop = self.stopper.update(epoch, row, self.model.network.params) if self.stopper else False
+            self.take_snapshot()  # before telling anyone: an epoch reported done is an epoch an interrupt keeps
+            callback.on_epoch(stats)
+            if checkpoint is not None and every and epoch % every == 0 and epoch < self.epochs and not stop:
+                checkpoint(epoch)
+            if stop:
+                self.stopped_early = True
+                break
+
+    def _epoch(self, epoch: int) -> EpochStats:
+        started = time.perf_counter()
+        network, loss, ws, B = self.model.network, LOSSES[self.model.loss], self.ws, self.batch
+        rng = self.rng if self.dropout else None
+        self.running.reset()
+        total = 0.0
+        rows_seen = batches = 0
+        # In memory: one segment, a contiguous shuffled copy (batches are then cheap slices, not gathers), or the
+        # gather order of wide rows; streamed: segments of whole batches, shuffled in the spill's own buffers.
+        for X, parts, gather in self.train.segments(self.rng if self.shuffle else None, B, self.wide):
+            Y, y = parts[0], parts[1]
+            w = parts[2] if len(parts) > 2 else None
+            for start in range(0, len(Y), B):
+                batches += 1
+                rows = slice(start, start + B)
+                Yb = Y[rows]
+                if gather is None:
+                    Xb = X[rows]
+                else:
+                    assert self.x_buffer is not None
+                    Xb = np.take(X, gather[rows], axis=0, out=self.x_buffer[: len(Yb)])
+                wb = None if w is None else w[rows]
+                m = len(Xb)
+                A = network.forward_train(ws, Xb, rng)
+                scratch = ws.scratch[-1][:m]
+                value = loss.value(A, Yb, scratch, wb)
+                if self.reference is None:
+                    self.reference = value
+                if not math.isfinite(value) or value > DIVERGENCE_FACTOR * max(self.reference, 1.0):
+                    what = (f"became {value}" if not math.isfinite(value) else
+                            f"grew from {self.reference:.4g} to {value:.4g}")
+                    raise TrainingError(f"training diverged: the loss {what} in epoch {epoch}, batch "
+                                        f"{batches}; lower optimizer.learning_rate (now "
+                                        f"{self.optimizer.learning_rate:g}) or check the data's scale")
+                total += value * m
+                self.running.add(A, Yb, y[rows], scratch)
+                network.backward(ws, Xb, Yb, loss, wb, dropout=self.dropout)
+                if self.clip_norm is not None:
+                    clip_global_norm(network.grads, self.clip_norm)
+                self.optimizer.step(network.grads)
+            rows_seen += len(Y)
+        if not np.isfinite(network.params).all():
+            raise TrainingError(f"training diverged: the weights became non-finite in epoch {epoch}; lower "
+                                f"optimizer.learning_rate (now {self.optimizer.learning_rate:g})")
+        stats = EpochStats(epoch, self.epochs, total / rows_seen, 0.0, self.optimizer.learning_rate,
+                           train=self.running.result())
+        if self.validation is not None:
+            stats.validation = self.model.score(self.validation.chunks())
+        stats.seconds = time.perf_counter() - started
+        return stats
+
+    def state(self) -> TrainingState:
+        """Everything needed to continue this run bit for bit (referring to the live buffers, not copies)."""
+        counters, arrays = {}, {}
+        for key, value in self.optimizer.state().items():
+            if isinstance(value, np.ndarray):
+                arrays[key] = value
+            else:
+                counters[key] = value
+        return TrainingState(
+            epochs_done=len(self.model.history), reference_loss=self.reference, rng=dict(self.rng.bit_generator.state),
+            optimizer=PartState(self.optimizer.name, counters, arrays),
+            schedule=PartState(self.schedule.name, self.schedule.state()),
+            early_stopping=self.stopper.state() if self.stopper is not None else None)
+
+    def take_snapshot(self) -> None:
+        """Copy the state at this epoch boundary, so an interrupt mid-epoch can still save a resumable run.
+
+        Signals are held off while copying: a Ctrl-C must not leave half a snapshot. The copies reuse the previous
+        snapshot's buffers: no allocation per epoch."""
+        with signals_held():
+            old = self._snapshot
+            params = self.model.network.params
+            if old is not None and old[1].shape == params.shape:
+                np.copyto(old[1], params)
+                kept = old[1]
+            else:
+                kept = params.copy()
+            self._snapshot = (self.state().copy(into=old[0] if old is not None else None), kept)
+
+    def restore_snapshot(self) -> bool:
+        """Go back to the last completed epoch (False when none has completed)."""
+        if self._snapshot is None:
+            return False
+        state, params = self._snapshot
+        self.model.network.params[...] = params
+        del self.model.history[state.epochs_done:]
+        self.load_state(state)
+        return True
+
+    def load_state(self, state: TrainingState) -> None:
+        """Restore what `state()` captured (from a model file, or a snapshot)."""
+        self.optimizer.load_state({**state.optimizer.values, **state.optimizer.arrays})
+        self.rng.bit_generator.state = state.rng
+        self.reference = state.reference_loss
+        self.schedule.load_state(state.schedule.values)
+        if self.stopper is not None and state.early_stopping is not None:
+            self.stopper.load_state(state.early_stopping)
