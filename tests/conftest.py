@@ -53,3 +53,18 @@ def iris_config(**overrides: object) -> dict:
     }
     config.update(overrides)
     return config
+
+
+def _same_history(a: list[dict], b: list[dict]) -> None:
+    strip = [{k: v for k, v in row.items() if k != "seconds"} for row in a]
+    assert strip == [{k: v for k, v in row.items() if k != "seconds"} for row in b]
+
+
+RESUMABLE = {
+    "model": {"layers": [{"units": 16, "activation": "relu", "dropout": 0.3},
+                         {"units": 8, "activation": "tanh", "dropout": 0.1}, {}]},
+    "optimizer": {"name": "adamw", "learning_rate": 0.01, "weight_decay": 0.01},
+    "schedule": {"name": "cosine", "warmup_epochs": 2},
+    "training": {"epochs": 6, "batch_size": 16, "checkpoint_every": 3, "clip_norm": 5.0,
+                 "early_stopping": {"monitor": "val_loss", "patience": 50}},
+}

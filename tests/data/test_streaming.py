@@ -16,7 +16,6 @@ import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
-from test_fuzz import FUZZ, _check, _fresh, hostile_csv, runner
 
 from nnctl.cli import app
 from nnctl.config.load import load_config
@@ -32,7 +31,8 @@ from nnctl.model.preprocessing import Preprocessor, TargetEncoder
 from nnctl.train.events import Callback
 from nnctl.train.run import train
 
-from conftest import CONFIGS, DATASETS, ROOT, iris_config
+from conftest import CONFIGS, DATASETS, RESUMABLE, ROOT, _same_history, iris_config
+from hostile import FUZZ, _check, _fresh, hostile_csv, runner
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")  # as in test_fuzz: a warning is a failure
 
@@ -238,8 +238,6 @@ def test_both_passes_report_their_progress(write_config, monkeypatch):
 
 def test_an_interrupted_streamed_run_resumes_bit_exactly_and_leaves_no_temporary_files(write_config, tmp_path,
                                                                                        _private_cache):
-    from test_training import RESUMABLE, _same_history
-
     config = load_config(write_config(iris_config(**RESUMABLE)), STREAM)
     straight = train(config, output=tmp_path / "straight.npz")
 

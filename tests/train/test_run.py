@@ -7,7 +7,7 @@ from nnctl.model.model import load_model
 from nnctl.train.events import Callback
 from nnctl.train.run import train
 
-from conftest import CONFIGS, DATASETS, iris_config
+from conftest import CONFIGS, DATASETS, RESUMABLE, _same_history, iris_config
 
 
 def test_same_seed_same_weights_byte_for_byte(write_config, tmp_path):
@@ -124,21 +124,6 @@ def test_output_layer_must_fit_the_loss_and_data(write_config):
 
 
 # --- issue 3: training users can trust --------------------------------------------------------------------
-
-
-def _same_history(a: list[dict], b: list[dict]) -> None:
-    strip = [{k: v for k, v in row.items() if k != "seconds"} for row in a]
-    assert strip == [{k: v for k, v in row.items() if k != "seconds"} for row in b]
-
-
-RESUMABLE = {
-    "model": {"layers": [{"units": 16, "activation": "relu", "dropout": 0.3},
-                         {"units": 8, "activation": "tanh", "dropout": 0.1}, {}]},
-    "optimizer": {"name": "adamw", "learning_rate": 0.01, "weight_decay": 0.01},
-    "schedule": {"name": "cosine", "warmup_epochs": 2},
-    "training": {"epochs": 6, "batch_size": 16, "checkpoint_every": 3, "clip_norm": 5.0,
-                 "early_stopping": {"monitor": "val_loss", "patience": 50}},
-}
 
 
 def test_interrupted_run_resumes_bit_exactly(write_config, tmp_path):
