@@ -36,7 +36,7 @@ def sweep(
     Every trial is validated before any runs. A failing trial is recorded with its error and the others go
     on; results.csv and results.json are updated as trials finish, so Ctrl-C (exit 130) keeps the finished
     trials. Exit 1 when no trial succeeds. Needs Dask distributed (the 'sweep' extra)."""
-    from nnctl.cli.progress import SweepView
+    from nnctl.cli.sweep_view import SweepView
     from nnctl.errors import TrainingError
     from nnctl.sweep.plan import load_sweep, require_distributed, sweep_output
     from nnctl.sweep.trials import run_sweep

@@ -15,7 +15,7 @@ from nnctl.model.preprocessing import Preprocessor, TargetEncoder
 from nnctl.model.state import StreamingInfo
 
 
-@dataclass
+@dataclass(eq=False)
 class Sources:
     """Where a dataset's rows came from, and how many of them it uses."""
 
@@ -37,7 +37,7 @@ class Sources:
         return cls(**{**data, "streaming": StreamingInfo(**streaming) if streaming else None})
 
 
-@dataclass
+@dataclass(eq=False, repr=False)  # holds arrays: compared by identity, not shown whole
 class Dataset:
     train: Rows
     validation: Rows | None

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from nnctl.config.schema import Config
-from nnctl.data import memory, streaming
+from nnctl.data import memory
 from nnctl.data.dataset import Dataset
 from nnctl.data.rules import Warn
 from nnctl.errors import TrainingError
@@ -27,6 +27,8 @@ def load_dataset(config: Config, rng: np.random.Generator, warn: Warn, base: Mod
     With `base` (fine-tuning or resuming), its preprocessing, class labels and loss are kept, not refitted. Open the
     dataset before training on it and close it afterwards (streaming writes and deletes its spill files then)."""
     if config.data.streaming:
+        from nnctl.data import streaming  # its two passes and the spill, only for the runs that use them
+
         return streaming.load(config, rng, warn, base, status)
     try:
         return memory.load(config, rng, warn, base)

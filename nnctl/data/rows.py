@@ -22,7 +22,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -68,16 +68,14 @@ class Rows(Protocol):
         ...
 
 
-@dataclass
 class InMemoryRows:
     """Rows held as arrays. An epoch shuffles them into copies allocated once: one contiguous shuffled copy, so that
     batches are cheap slices; wide rows are not copied but gathered batch by batch from the `gather` order."""
 
-    X: Array
-    Y: Array
-    y: np.ndarray
-    w: Array | None = None  # per-row loss weights (class weights), training rows only
-    _copies: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    def __init__(self, X: Array, Y: Array, y: np.ndarray, w: Array | None = None) -> None:
+        self.X, self.Y, self.y = X, Y, y
+        self.w = w  # per-row loss weights (class weights), training rows only
+        self._copies: dict[str, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self.X)

@@ -63,7 +63,7 @@ if TYPE_CHECKING:
 _TEXTS = FeatureSpec("", "categorical")  # raw values -> category strings, as the in-memory fit turns them
 
 
-@dataclass
+@dataclass(eq=False, repr=False)  # holds arrays: compared by identity, not shown whole
 class StreamingDataset(Dataset):
     """A dataset whose rows live in spill files: `open` writes them (pass 2), `close` deletes them."""
 

@@ -185,8 +185,9 @@ class Scores:
         self.chunks = self.rows = 0
         self.loss_sum, self.abs_sum, self.sq_sum = 0.0, 0.0, 0.0
         self.first_loss, self.first_ss_total = float("nan"), 0.0
-        self.C = np.zeros((n_classes, n_classes), np.int64)
-        self.truth = Moments(1)
+        self.C = np.zeros((n_classes, n_classes), np.int64) if task == "classification" else None
+        self.truth: Moments | None = None  # the true values' moments, once a second chunk comes
+        self._first_truth: np.ndarray | None = None
 
     def add(self, loss: float, y_true: np.ndarray, predicted: np.ndarray) -> None:
         """One chunk: its mean loss, the true class indices or values (m,) and the predicted ones (m,)."""
@@ -196,7 +197,7 @@ class Scores:
         self.chunks += 1
         self.rows += m
         self.loss_sum += loss * m
-        if self.task == "classification":
+        if self.C is not None:
             self.C += confusion_matrix(y_true, predicted, self.n_classes)
             return
         truth = np.asarray(y_true, np.float64)
@@ -204,8 +205,15 @@ class Scores:
             residual = truth - np.asarray(predicted, np.float64)
             self.abs_sum += float(np.sum(np.abs(residual)))
             self.sq_sum += float(np.sum(residual**2))
-        if self.chunks == 1:
+        if self.chunks == 1:  # kept aside: merging moments costs more than the rest when there is one chunk
             self.first_ss_total = squared_deviations(truth)
+            self._first_truth = truth.copy()
+            return
+        if self.truth is None:
+            assert self._first_truth is not None
+            self.truth = Moments(1)
+            self.truth.add(self._first_truth.reshape(-1, 1))
+            self._first_truth = None
         self.truth.add(truth.reshape(-1, 1))
 
     def result(self) -> dict[str, float]:
@@ -214,9 +222,9 @@ class Scores:
             scores = {"loss": self.first_loss}
         else:
             scores = {"loss": self.loss_sum / self.rows if self.rows else float("nan")}
-        if self.task == "classification":
+        if self.C is not None:
             scores.update(classification_metrics(self.C))
         else:
-            ss_total = self.first_ss_total if self.chunks == 1 else float(self.truth.m2[0])
+            ss_total = float(self.truth.m2[0]) if self.truth is not None else self.first_ss_total
             scores.update(regression_scores(self.abs_sum, self.sq_sum, max(self.rows, 1), ss_total))
         return scores

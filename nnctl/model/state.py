@@ -16,7 +16,7 @@ import numpy as np
 from nnctl._types import Array
 
 
-@dataclass
+@dataclass(eq=False, repr=False)  # holds arrays: compared by identity, not shown whole
 class PartState:
     """A named part of a run (an optimizer, a schedule) and its own state: JSON `values` (its step counter, a
     plateau's best value) and `arrays` (an optimizer's moment buffers). Only the part itself reads them."""
@@ -26,7 +26,7 @@ class PartState:
     arrays: dict[str, Array] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(eq=False, repr=False)  # holds arrays: compared by identity, not shown whole
 class EarlyStoppingState:
     best: float | None = None  # the best monitored value so far
     best_epoch: int = 0
@@ -34,7 +34,7 @@ class EarlyStoppingState:
     best_params: Array | None = None  # that epoch's weights, kept when the best weights are to be restored
 
 
-@dataclass
+@dataclass(eq=False, repr=False)  # holds arrays: compared by identity, not shown whole
 class TrainingState:
     """Where a run stands after `epochs_done` epochs: enough to continue it bit for bit."""
 
@@ -119,7 +119,7 @@ def _json_copy(value: Any) -> Any:
     return value
 
 
-@dataclass
+@dataclass(eq=False)
 class StreamingInfo:
     """How a streaming run (`data.streaming`) read its data: settings, the columns read as text throughout, and
     the passes' costs."""
@@ -132,7 +132,7 @@ class StreamingInfo:
     spill_bytes: int | None = None
 
 
-@dataclass
+@dataclass(eq=False)
 class Provenance:
     """Where a model came from, beyond its config: the model it was fine-tuned from, the class weights its loss
     used, how streaming read its data, and the epoch whose weights it keeps when early stopping restored them."""

@@ -96,7 +96,8 @@ class Loop:
         self.wide = network.sizes[0] * network.dtype.itemsize >= WIDE_ROW_BYTES
         self.x_buffer = np.empty((self.batch, network.sizes[0]), network.dtype) if self.wide else None
         target = model.target
-        self.running = RunningMetrics(target.task, target.binary, target.scale, train.ss_total)
+        ss_total = train.ss_total if target.task == "regression" else 0.0  # R²'s denominator
+        self.running = RunningMetrics(target.task, target.binary, target.scale, ss_total)
 
     def finished_early(self) -> bool:
         """True when the (resumed) early-stopping state already says stop."""

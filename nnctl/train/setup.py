@@ -25,7 +25,7 @@ from nnctl.model.model import Model
 from nnctl.train.loop import EarlyStopping, Loop
 
 
-@dataclass
+@dataclass(eq=False)
 class Layers:
     """The network a config describes on its data: widths [inputs, hidden..., outputs], and per layer its
     activation, initialiser and dropout rate."""
@@ -153,7 +153,7 @@ def build_loop(config: Config, dataset: Dataset, model: Model, rng: np.random.Ge
                 base_rate=float(optimizer.learning_rate), rng=rng)
 
 
-@dataclass
+@dataclass(eq=False, repr=False)  # holds arrays: compared by identity, not shown whole
 class Description:
     """What training a config would check and build, without training (what `nnctl check` shows)."""
 
