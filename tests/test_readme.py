@@ -250,7 +250,7 @@ class Session:
         self.env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": python_path,
                     "NNCTL_CACHE_DIR": str(folder / ".cache"), "PYTHONUNBUFFERED": "1", "NO_COLOR": "1",
                     "TERM": "dumb", "COLUMNS": "80", "LINES": "25"}
-        for name in ("FORCE_COLOR", "NNCTL_DEBUG", "OMP_NUM_THREADS"):
+        for name in ("FORCE_COLOR", "NNCTL_DEBUG"):
             self.env.pop(name, None)
 
     def results_of(self, index: int) -> list[Result]:
