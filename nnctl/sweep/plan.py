@@ -40,7 +40,6 @@ from nnctl.config.schema import Config
 from nnctl.engine.schedules import monitor_mode
 from nnctl.errors import ConfigError, OverrideError, require
 from nnctl.registry import not_found, unknown_name_message
-from nnctl.sweep.results import yaml_scalar
 from nnctl.train.setup import describe, final_metrics
 
 __all__ = ["Range", "Sweep", "load_sweep", "require_distributed", "sweep_output", "trial_config", "trial_overrides"]
@@ -133,6 +132,12 @@ class Sweep:
 def trial_overrides(values: Mapping[str, Any]) -> list[str]:
     """A trial's `--set` assignments: the trial settings, then its values."""
     return [*TRIAL_SETTINGS, *(f"{key}={yaml_scalar(value)}" for key, value in values.items())]
+
+
+def yaml_scalar(value: Any) -> str:
+    """A value as `--set` text that YAML reads back as the same value (1e-05 needs its `.0` in YAML 1.1)."""
+    text = yaml.safe_dump(value, default_flow_style=True, width=1 << 30)
+    return text.removesuffix("\n...\n").strip()
 
 
 class _Problems:

@@ -1,8 +1,6 @@
 """A sweep's trials and their outcome: the `Trial` records, the best one, results.csv / results.json and
-best.npz written as trials finish, and the `SweepCallback` that hears about them.
-
-Plain Python and files, no NumPy or Dask: the CLI's live view subclasses `SweepCallback` without making
-`nnctl --help` import either.
+best.npz written as trials finish, and the `SweepCallback` that hears about them. No Dask: the CLI's live view
+subclasses `SweepCallback`, imported only when a sweep runs.
 """
 
 from __future__ import annotations
@@ -14,23 +12,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from nnctl.errors import InputError, NnctlError
 from nnctl.files import replace_on_success, signals_held
-
-if TYPE_CHECKING:
-    from nnctl.sweep.plan import Sweep
+from nnctl.sweep.plan import Sweep, yaml_scalar
 
 RESULTS_CSV, RESULTS_JSON, BEST_MODEL = "results.csv", "results.json", "best.npz"
-
-
-def yaml_scalar(value: Any) -> str:
-    """A value as `--set` text that YAML reads back as the same value (1e-05 needs its `.0` in YAML 1.1)."""
-    import yaml  # only when a sweep runs: the CLI's start-up does not pay for it
-
-    text = yaml.safe_dump(value, default_flow_style=True, width=1 << 30)
-    return text.removesuffix("\n...\n").strip()
 
 
 @dataclass
