@@ -15,7 +15,7 @@ from nnctl.model.preprocessing import Preprocessor, TargetEncoder
 from nnctl.model.state import StreamingInfo
 
 
-@dataclass(eq=False)
+@dataclass
 class Sources:
     """Where a dataset's rows came from, and how many of them it uses."""
 

@@ -94,8 +94,7 @@ def _load(config: Config, rng: np.random.Generator, warn: Warn,
     train_path = str(config.resolve(data.train))
     frame, features = _read_clean(train_path, config, None, base, warn)
     loss = loss_name(config, frame[data.target], base)
-    task = LOSSES[loss].task
-    binary = loss == "binary_cross_entropy"
+    task, binary = LOSSES[loss].task, LOSSES[loss].binary
     if task == "regression":
         require_numeric_target(is_numeric(frame[data.target]), config, loss, train_path)
 

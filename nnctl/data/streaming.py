@@ -216,7 +216,7 @@ class _Pass1:
         return Preprocessor(specs, data.scale, data.missing)
 
     def target_encoder(self) -> TargetEncoder:
-        data, loss = self.config.data, self.loss
+        data = self.config.data
         if self.task == "regression":
             if data.target_scale == "standard":
                 std = float(self.target_moments.std[0])
@@ -226,8 +226,9 @@ class _Pass1:
         present = [key for key, count in self.class_counts.items() if count]
         integral = all(isinstance(key, float) and key.is_integer() for key in present)
         labels = pd.Series([key_label(key, integral) for key in present], name=self.target)
-        return fit_target(labels, "classification", binary=loss == "binary_cross_entropy",
-                                 target_scale="none", source=self.path)
+        assert self.loss is not None  # `task` has just said so
+        return fit_target(labels, "classification", binary=LOSSES[self.loss].binary, target_scale="none",
+                          source=self.path)
 
     def counts_per_class(self, target: TargetEncoder) -> np.ndarray:
         """The training rows' count per class index (n_classes,)."""

@@ -22,6 +22,7 @@ class Loss:
     task = ""  # "classification" or "regression"
     output_activation = ""  # the matching activation, also the default for the output layer
     allowed_activations: tuple[str, ...] = ()  # empty: any
+    binary = False  # classification with two classes in one output unit (P of the second class), not one per class
 
     def _terms(self, A: Array, Y: Array, out: Array) -> None:
         """Per-element loss terms whose sum over a row is that row's loss, written to `out`."""
@@ -89,6 +90,7 @@ class BinaryCrossEntropy(Loss):
     task = "classification"
     output_activation = "sigmoid"
     allowed_activations = ("sigmoid",)
+    binary = True
 
     def _terms(self, A: Array, Y: Array, out: Array) -> None:
         # Y is 0 or 1, so the likelihood is A where Y = 1 and 1 - A where Y = 0: one log instead of two.

@@ -119,7 +119,7 @@ def _json_copy(value: Any) -> Any:
     return value
 
 
-@dataclass(eq=False)
+@dataclass
 class StreamingInfo:
     """How a streaming run (`data.streaming`) read its data: settings, the columns read as text throughout, and
     the passes' costs."""
@@ -132,7 +132,7 @@ class StreamingInfo:
     spill_bytes: int | None = None
 
 
-@dataclass(eq=False)
+@dataclass
 class Provenance:
     """Where a model came from, beyond its config: the model it was fine-tuned from, the class weights its loss
     used, how streaming read its data, and the epoch whose weights it keeps when early stopping restored them."""

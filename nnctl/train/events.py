@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-@dataclass(eq=False)
+@dataclass
 class StartInfo:
     """A run about to train: its data, its network and how far it has come (a resumed run: `epochs_done`)."""
 

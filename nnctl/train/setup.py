@@ -25,7 +25,7 @@ from nnctl.model.model import Model
 from nnctl.train.loop import EarlyStopping, Loop
 
 
-@dataclass(eq=False)
+@dataclass
 class Layers:
     """The network a config describes on its data: widths [inputs, hidden..., outputs], and per layer its
     activation, initialiser and dropout rate."""

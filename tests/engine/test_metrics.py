@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from nnctl.engine.metrics import RunningMetrics, classification_metrics, confusion_matrix, regression_metrics
+from nnctl.engine.metrics import RunningMetrics, Scores, classification_metrics, confusion_matrix, regression_metrics
 
 
 def test_confusion_matrix_and_macro_scores_by_hand():
@@ -48,3 +48,35 @@ def test_running_metrics_over_batches_equal_the_whole(rng):
     clf.add(P[:3], P[:3], labels[:3], P[:3].copy())
     clf.add(P[3:], P[3:], labels[3:], P[3:].copy())
     assert clf.result() == {"accuracy": float(np.mean(P.argmax(1) == labels))}
+
+
+def _add(scores, y_true, predicted, losses, bounds):
+    for (start, stop), loss in zip(bounds, losses, strict=True):
+        scores.add(loss, y_true[start:stop], predicted[start:stop])
+    return scores.result()
+
+
+def test_scores_of_one_chunk_are_the_whole_data_formulas_exactly(rng):
+    """Rows in memory are one chunk: the same bits as the whole-data functions, not a merge of partial sums."""
+    y, p = rng.standard_normal(50) * 7 + 3, rng.standard_normal(50) * 7 + 3
+    scores = Scores("regression", 0)
+    scores.add(0.123456789, y, p)
+    assert scores.result() == {"loss": 0.123456789, **regression_metrics(y, p)}
+    labels, guesses = rng.integers(0, 4, 50), rng.integers(0, 4, 50)
+    clf = Scores("classification", 4)
+    clf.add(0.5, labels, guesses)
+    assert clf.result() == {"loss": 0.5, **classification_metrics(confusion_matrix(labels, guesses, 4))}
+
+
+def test_scores_over_chunks_equal_one_chunk_of_the_same_rows(rng):
+    """A spill is scored block by block: the merged loss, metrics and R² equal the whole rows' to rounding."""
+    y, p = rng.standard_normal(100) * 3 + 10, rng.standard_normal(100) * 3 + 10
+    bounds = [(0, 37), (37, 74), (74, 100)]
+    losses = [1.0, 2.0, 4.0]  # chunk means; the whole's mean weighs them by their rows
+    whole = regression_metrics(y, p)
+    merged = _add(Scores("regression", 0), y, p, losses, bounds)
+    assert merged == pytest.approx({"loss": (37 * 1 + 37 * 2 + 26 * 4) / 100, **whole}, rel=1e-12)
+    labels, guesses = rng.integers(0, 3, 100), rng.integers(0, 3, 100)
+    merged = _add(Scores("classification", 3), labels, guesses, losses, bounds)
+    assert merged == pytest.approx({"loss": (37 * 1 + 37 * 2 + 26 * 4) / 100,
+                                    **classification_metrics(confusion_matrix(labels, guesses, 3))}, rel=1e-12)
