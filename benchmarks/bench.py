@@ -82,7 +82,7 @@ def run_nnctl(name: str, path: Path, epochs: int) -> tuple[float, float]:
     import yaml
 
     from nnctl.config.load import load_config
-    from nnctl.train.run import train
+    from nnctl.training.run import train
 
     _, _, hidden, _, batch = WORKLOADS[name]
     config = {"seed": 0, "data": {"train": path.name, "target": "y", "validation_split": 0, "scale": "none"},

@@ -54,8 +54,8 @@ def split(frame: pd.DataFrame, target: str, task: str) -> tuple[pd.DataFrame, pd
 
 def run_nnctl(config_path: Path, train_csv: Path, test_csv: Path, seed: int, extra: list[str]) -> dict[str, float]:
     from nnctl.config.load import load_config
-    from nnctl.predict.inference import evaluate
-    from nnctl.train.run import train
+    from nnctl.inference.predict import evaluate
+    from nnctl.training.run import train
 
     overrides = [*extra, f"data.train={train_csv}", f"seed={seed}", "data.cache=false"]
     if load_config(config_path, extra).training.early_stopping is None:

@@ -12,8 +12,8 @@ The package is organised in layers, lowest first, each importing only from those
     config/    the config's schema, YAML loading, overrides
     model/     the trained artifact: Model, its .npz file, the fitted preprocessing applied with NumPy
     data/      reading CSVs, fitting the preprocessing, the rows training reads (in memory, or spilled)
-    train/     events, the epoch loop, a run (train / resume / fine-tune)
-    predict/   the row reader and inference
+    training/  events, the epoch loop, a run (train / resume / fine-tune)
+    inference/ the row reader, predict and evaluate
     sweep/     hyperparameter sweeps on Dask;   extras/   ONNX export, plots
     cli/       the Typer commands and what they print
 
@@ -30,15 +30,15 @@ from nnctl.errors import ConfigError, DataError, InputError, ModelFileError, Nnc
 _LAZY = {
     "load_config": "nnctl.config.load",
     "Config": "nnctl.config.schema",
-    "train": "nnctl.train.run",
-    "TrainResult": "nnctl.train.run",
-    "Callback": "nnctl.train.events",
-    "EpochStats": "nnctl.train.events",
+    "train": "nnctl.training.run",
+    "TrainResult": "nnctl.training.run",
+    "Callback": "nnctl.training.events",
+    "EpochStats": "nnctl.training.events",
     "load_model": "nnctl.model.model",
     "Model": "nnctl.model.model",
     "Network": "nnctl.engine.network",
-    "predict": "nnctl.predict.inference",
-    "evaluate": "nnctl.predict.inference",
+    "predict": "nnctl.inference.predict",
+    "evaluate": "nnctl.inference.predict",
 }
 
 __all__ = [

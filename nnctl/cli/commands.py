@@ -53,7 +53,7 @@ def train(
     config's data. A run that misses a --fail-under bar is saved as OUTPUT.failed.npz, never over OUTPUT."""
     from nnctl.cli.progress import Reporter
     from nnctl.config.load import load_config
-    from nnctl.train.run import train as run
+    from nnctl.training.run import train as run
 
     with errors():
         bars = _bars(fail_under or [])
@@ -111,9 +111,9 @@ def predict(
 ) -> None:
     """Predict the target for each input row; streams CSV (or JSON lines) to stdout as rows arrive."""
     from nnctl.files import replace_on_success
+    from nnctl.inference.predict import predict as run
+    from nnctl.inference.reader import open_input
     from nnctl.model.model import load_model
-    from nnctl.predict.inference import predict as run
-    from nnctl.predict.reader import open_input
 
     with errors():
         loaded = load_model(model)
@@ -147,8 +147,8 @@ def evaluate(
 
     With --plot, the PNG is written (replaced only when complete) before the scores are printed, so a
     plot that cannot be written prints no scores."""
+    from nnctl.inference.predict import evaluation
     from nnctl.model.model import load_model
-    from nnctl.predict.inference import evaluation
 
     with errors():
         note = None
@@ -180,7 +180,7 @@ def check(
 ) -> None:
     """Validate a config and show the network it builds and how it would train, without training."""
     from nnctl.config.load import load_config
-    from nnctl.train.setup import describe
+    from nnctl.training.setup import describe
 
     with errors():
         cfg = load_config(config, _overrides(set_))

@@ -14,7 +14,7 @@ from typing import Any
 from rich.markup import escape
 
 from nnctl.cli.render import fmt, silence, stderr
-from nnctl.train.events import Callback, EpochStats, StartInfo
+from nnctl.training.events import Callback, EpochStats, StartInfo
 
 
 def epoch_text(stats: EpochStats) -> str:

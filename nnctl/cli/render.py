@@ -19,7 +19,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from nnctl.model.model import Model
-    from nnctl.train.setup import Description
+    from nnctl.training.setup import Description
 
 class _Console(Console):
     """rich exits with status 1 when its reader goes away; nnctl decides what a closed pipe means instead

@@ -30,8 +30,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from nnctl.inference.predict import Evaluation
     from nnctl.model.model import Model
-    from nnctl.predict.inference import Evaluation
 
 DPI = 100
 CURVES_SIZE = (11.0, 4.5)  # inches; times DPI = pixels (1100 x 450 px)

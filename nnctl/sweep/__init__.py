@@ -1,4 +1,4 @@
-"""Hyperparameter sweeps: many runs of one config. Imports train and below; Dask (the `sweep` extra) only when a
+"""Hyperparameter sweeps: many runs of one config. Imports training and below; Dask (the `sweep` extra) only when a
 sweep runs.
 
     plan      the sweep file, validated, and its planned trials

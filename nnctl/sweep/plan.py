@@ -40,7 +40,7 @@ from nnctl.config.schema import Config
 from nnctl.engine.schedules import monitor_mode
 from nnctl.errors import ConfigError, OverrideError, require
 from nnctl.registry import not_found, unknown_name_message
-from nnctl.train.setup import describe, final_metrics
+from nnctl.training.setup import describe, final_metrics
 
 __all__ = ["Range", "Sweep", "load_sweep", "require_distributed", "sweep_output", "trial_config", "trial_overrides"]
 
@@ -260,8 +260,8 @@ def trial_config(base: str | Mapping[str, Any], overrides: Sequence[str], base_d
 def load_sweep(path: str | Path, on_warning: Callable[[str], None] | None = None) -> Sweep:
     """Read and validate a sweep file, its base config and every planned trial; ConfigError says what is wrong.
 
-    The base config's data is loaded once (`nnctl.train.setup.describe`), so a missing file or a metric the run cannot
-    compute fails here, before any trial runs."""
+    The base config's data is loaded once (`nnctl.training.setup.describe`), so a missing file or a metric the run
+    cannot compute fails here, before any trial runs."""
     warn = on_warning or (lambda message: None)
     source = str(path)
     text, raw = read_yaml(path, "sweep")

@@ -25,7 +25,7 @@ from typing import Any
 from nnctl.errors import InputError, TrainingInterrupted
 from nnctl.sweep.plan import CONNECT_TIMEOUT, Sweep, require_distributed, trial_config
 from nnctl.sweep.results import BEST_MODEL, RESULTS_CSV, SweepCallback, SweepResult, Trial, Writer, better, one_line
-from nnctl.train.events import Callback, EpochStats, StartInfo
+from nnctl.training.events import Callback, EpochStats, StartInfo
 
 __all__ = ["SweepCallback", "SweepResult", "Trial", "run_sweep", "run_trial"]
 
@@ -66,7 +66,7 @@ def run_trial(base: str | Mapping[str, Any], overrides: Sequence[str], base_dir:
 
     A pure function of its arguments (the data files aside), for a Dask worker anywhere: the model travels
     back as bytes, not as a file. `topic` and `number` let a Dask worker report progress to the client."""
-    from nnctl.train.run import train  # on the worker: the client never imports training
+    from nnctl.training.run import train  # on the worker: the client never imports training
 
     started = time.perf_counter()
     config = trial_config(base, overrides, base_dir, source)

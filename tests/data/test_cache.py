@@ -9,9 +9,9 @@ import pytest
 
 import nnctl.data.cache
 import nnctl.data.memory
-import nnctl.train.events
+import nnctl.training.events
 from nnctl.config.load import load_config
-from nnctl.train.run import train
+from nnctl.training.run import train
 
 from conftest import DATASETS
 
@@ -36,7 +36,7 @@ def _config(write_config, tmp_path, **data):
 def test_a_hit_trains_the_same_model_without_parsing(write_config, tmp_path, cached, monkeypatch):
     warnings: list[str] = []
 
-    class Record(nnctl.train.events.Callback):
+    class Record(nnctl.training.events.Callback):
         def on_warning(self, message):
             warnings.append(message)
 

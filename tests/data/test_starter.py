@@ -8,7 +8,7 @@ from nnctl.config.load import load_config
 from nnctl.config.schema import json_schema
 from nnctl.data.starter import starter_config
 from nnctl.errors import DataError
-from nnctl.train.run import train
+from nnctl.training.run import train
 
 from conftest import DATASETS
 

@@ -28,8 +28,8 @@ from nnctl.data.spill import SpillWriter
 from nnctl.errors import ConfigError
 from nnctl.model.model import load_model
 from nnctl.model.preprocessing import Preprocessor, TargetEncoder
-from nnctl.train.events import Callback
-from nnctl.train.run import train
+from nnctl.training.events import Callback
+from nnctl.training.run import train
 
 from conftest import CONFIGS, DATASETS, RESUMABLE, ROOT, _same_history, iris_config
 from hostile import FUZZ, _check, _fresh, hostile_csv, runner
@@ -155,11 +155,11 @@ def test_without_shuffling_a_streamed_epoch_has_the_in_memory_batches(split_file
 
 
 def test_wide_rows_gathered_per_batch_train_exactly_like_a_shuffled_copy(monkeypatch):
-    import nnctl.train.loop
+    import nnctl.training.loop
 
     config = load_config(CONFIGS / "breast_cancer.yaml", [*STREAM, "training.epochs=5"])
     copied = train(config, save=False).model.network.params.tobytes()
-    monkeypatch.setattr(nnctl.train.loop, "WIDE_ROW_BYTES", 1)  # every row "wide": gathered batch by batch
+    monkeypatch.setattr(nnctl.training.loop, "WIDE_ROW_BYTES", 1)  # every row "wide": gathered batch by batch
     assert train(config, save=False).model.network.params.tobytes() == copied
 
 

@@ -24,8 +24,8 @@ from nnctl.extras.plot import (
     curves_figure,
     evaluation_figure,
 )
+from nnctl.inference.predict import evaluation
 from nnctl.model.model import load_model
-from nnctl.predict.inference import evaluation
 
 from conftest import CONFIGS, DATASETS, ROOT
 
@@ -242,6 +242,6 @@ def test_a_real_process_and_no_matplotlib_at_start_up(models: dict[str, Path], t
     assert result.stdout == "" and result.stderr == f"wrote {path} (training curves)\n"
     assert png_size(path) == pixels(CURVES_SIZE)
     # the CLI (and the plot module itself) imports matplotlib only when a picture is drawn
-    code = "import sys, nnctl.cli, nnctl.extras.plot, nnctl.predict.inference; print('matplotlib' in sys.modules)"
+    code = "import sys, nnctl.cli, nnctl.extras.plot, nnctl.inference.predict; print('matplotlib' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60).stdout.strip() == "False"

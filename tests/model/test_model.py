@@ -8,7 +8,7 @@ import pytest
 from nnctl.config.load import load_config
 from nnctl.errors import ModelFileError, OutputError
 from nnctl.model.model import load_model
-from nnctl.train.run import train
+from nnctl.training.run import train
 
 from conftest import iris_config
 

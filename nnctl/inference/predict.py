@@ -1,7 +1,7 @@
 """Predictions and evaluation on rows of data, using only what the model file stores.
 
 `predict` is a pipeline stage: rows stream in (CSV or JSON lines), predictions stream out chunk by chunk,
-and a small input never imports pandas (`nnctl.predict.reader`). `evaluate` reads a whole labelled CSV with
+and a small input never imports pandas (`nnctl.inference.reader`). `evaluate` reads a whole labelled CSV with
 pandas (`nnctl.data`), imported only then.
 """
 
@@ -18,8 +18,8 @@ import numpy as np
 
 from nnctl.engine.metrics import confusion_matrix
 from nnctl.errors import DataError
+from nnctl.inference.reader import RawChunk, read_chunks
 from nnctl.model.model import Model
-from nnctl.predict.reader import RawChunk, read_chunks
 
 CHUNK_ROWS = 10_000
 

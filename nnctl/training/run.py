@@ -26,9 +26,9 @@ from nnctl.errors import ConfigError, InputError, ModelFileError, TrainingError,
 from nnctl.files import refuse_to_replace, signals_held
 from nnctl.model.model import Model, load_model
 from nnctl.model.state import TrainingState
-from nnctl.train.events import Callback, StartInfo
-from nnctl.train.loop import Loop
-from nnctl.train.setup import (
+from nnctl.training.events import Callback, StartInfo
+from nnctl.training.loop import Loop
+from nnctl.training.setup import (
     build_loop,
     checkpoint_path,
     final_metrics,

@@ -1,6 +1,6 @@
 import numpy as np
 
-from nnctl.train.loop import EarlyStopping, clip_global_norm
+from nnctl.training.loop import EarlyStopping, clip_global_norm
 
 
 def test_early_stopping_waits_patience_epochs_and_keeps_the_best_weights():

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from nnctl.errors import DataError
+from nnctl.inference.reader import read_chunks
 from nnctl.model.preprocessing import NA_VALUES, is_missing
-from nnctl.predict.reader import read_chunks
 
 from conftest import ROOT
 
@@ -120,11 +120,11 @@ def test_header_names_match_what_pandas_reads():
 def test_numeric_fast_path_reads_exactly_what_the_careful_path_reads(monkeypatch, pandas_from):
     """Blocks of plain numbers go through NumPy's (or pandas') C parser; a block with a gap, text or a blank
     line falls back to the csv module. Both must give the same numbers and line numbers."""
+    import nnctl.inference.reader
     import nnctl.model.preprocessing
-    import nnctl.predict.reader
 
-    monkeypatch.setattr(nnctl.predict.reader, "_READ_SIZE", 4096)  # many blocks
-    monkeypatch.setattr(nnctl.predict.reader, "_PANDAS_FROM", pandas_from)
+    monkeypatch.setattr(nnctl.inference.reader, "_READ_SIZE", 4096)  # many blocks
+    monkeypatch.setattr(nnctl.inference.reader, "_PANDAS_FROM", pandas_from)
     rng = np.random.default_rng(0)
     lines = ["a,b,c"] + [",".join(f"{v:.9g}" for v in row) for row in rng.standard_normal((3000, 3)) * 1e3]
     lines[1500] = "1.5,,2"  # a gap

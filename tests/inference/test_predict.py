@@ -7,8 +7,8 @@ import pytest
 from nnctl.config.load import load_config
 from nnctl.data.fit import transform
 from nnctl.errors import DataError
-from nnctl.predict.inference import evaluate, predict
-from nnctl.train.run import train
+from nnctl.inference.predict import evaluate, predict
+from nnctl.training.run import train
 
 from conftest import DATASETS, iris_config
 
@@ -105,12 +105,12 @@ def test_bad_rows_name_the_line(iris_model):
 
 
 def test_streaming_predict_matches_the_whole_frame(iris_model, monkeypatch):
-    import nnctl.predict.inference
+    import nnctl.inference.predict
 
     text = (DATASETS / "iris.csv").read_text()
     whole = io.StringIO()
     predict(iris_model, io.StringIO(text), whole)
-    monkeypatch.setattr(nnctl.predict.inference, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(nnctl.inference.predict, "CHUNK_ROWS", 7)
     chunked = io.StringIO()
     rows = predict(iris_model, io.StringIO(text), chunked)
     assert rows == 150

@@ -2,5 +2,5 @@
 input never imports pandas.
 
     reader      CSV or JSON-lines rows in chunks, handed on as soon as a pipe runs dry
-    inference   `predict` (a streaming pipeline stage) and `evaluate` (metrics on a labelled CSV)
+    predict     `predict` (a streaming pipeline stage) and `evaluate` (metrics on a labelled CSV)
 """

@@ -4,8 +4,8 @@ import pytest
 from nnctl.config.load import load_config
 from nnctl.errors import ConfigError, TrainingError
 from nnctl.model.model import load_model
-from nnctl.train.events import Callback
-from nnctl.train.run import train
+from nnctl.training.events import Callback
+from nnctl.training.run import train
 
 from conftest import CONFIGS, DATASETS, RESUMABLE, _same_history, iris_config
 
@@ -369,12 +369,12 @@ def test_an_early_stopped_run_resumes_from_its_last_weights_not_its_best(write_c
 
 
 def test_wide_rows_gathered_per_batch_train_exactly_like_a_shuffled_copy(write_config, monkeypatch):
-    import nnctl.train.loop
+    import nnctl.training.loop
 
     config = iris_config(model={"layers": [{"units": 8, "dropout": 0.2}, {}]}, training={"epochs": 3})
     runs = []
     for threshold in (1, 10**9):  # every row "wide" (gathered per batch), then none (one copy per epoch)
-        monkeypatch.setattr(nnctl.train.loop, "WIDE_ROW_BYTES", threshold)
+        monkeypatch.setattr(nnctl.training.loop, "WIDE_ROW_BYTES", threshold)
         runs.append(train(load_config(write_config(config)), save=False).model.network.params.tobytes())
     assert runs[0] == runs[1]
 

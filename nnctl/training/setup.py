@@ -22,7 +22,7 @@ from nnctl.engine.metrics import metric_names
 from nnctl.engine.network import Network, parameter_count, training_bytes
 from nnctl.errors import ConfigError
 from nnctl.model.model import Model
-from nnctl.train.loop import EarlyStopping, Loop
+from nnctl.training.loop import EarlyStopping, Loop
 
 
 @dataclass

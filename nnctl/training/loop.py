@@ -23,7 +23,7 @@ from nnctl.errors import TrainingError
 from nnctl.files import signals_held
 from nnctl.model.model import Model
 from nnctl.model.state import EarlyStoppingState, PartState, TrainingState
-from nnctl.train.events import Callback, EpochStats
+from nnctl.training.events import Callback, EpochStats
 
 
 class EarlyStopping:
