@@ -77,7 +77,7 @@ def best_epoch(model: Model) -> tuple[int, str, bool] | None:
     return None
 
 
-def curves_figure(model: Model, name: str, *, feature: str = "nnctl plot") -> Figure:
+def curves_figure(model: Model, name: str, *, feature: str = "drawing a plot") -> Figure:
     """The model's training history: loss per epoch, and accuracy (classification) or RMSE (regression).
 
     `name` (the model file's name) heads the title. A model trained for 0 epochs has nothing to show
@@ -173,7 +173,7 @@ def _curves_title(model: Model, name: str, epochs: list[int]) -> str:
 
 
 def evaluation_figure(model: Model, evaluation: Evaluation, model_name: str, data_name: str, *,
-                      feature: str = "nnctl evaluate --plot") -> Figure:
+                      feature: str = "drawing a plot") -> Figure:
     """The confusion matrix (classification) or predicted-vs-actual scatter (regression) of an evaluation."""
     scores = evaluation.scores
     heading = _plain(f"{model_name} on {data_name}")
@@ -188,7 +188,7 @@ def evaluation_figure(model: Model, evaluation: Evaluation, model_name: str, dat
 
 
 def confusion_figure(labels: Sequence[Any], counts: Sequence[Sequence[int]] | np.ndarray, target: str, title: str,
-                     *, feature: str = "nnctl evaluate --plot") -> Figure:
+                     *, feature: str = "drawing a plot") -> Figure:
     """Counts of rows per (true class, predicted class): true classes down, predicted across, each cell
     annotated with its count (the diagonal, the right answers, in bold)."""
     C = np.asarray(counts, dtype=np.int64)
@@ -225,7 +225,7 @@ def _short(label: str, width: int = 16) -> str:
 
 
 def scatter_figure(truth: np.ndarray, predicted: np.ndarray, target: str, title: str, *,
-                   feature: str = "nnctl evaluate --plot") -> Figure:
+                   feature: str = "drawing a plot") -> Figure:
     """Predicted against actual values, one dot per row, with the y = x line a perfect model would sit on."""
     x, y = np.asarray(truth, np.float64), np.asarray(predicted, np.float64)
     figure = _figure(SCATTER_SIZE, feature)
