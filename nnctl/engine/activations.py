@@ -17,6 +17,7 @@ class Activation:
     """Identity: A = Z, dA/dZ = 1."""
 
     name = "identity"
+    relu_like = False  # He initialisation suits it (`init: auto`); Glorot suits the rest
 
     def forward(self, Z: Array, scratch: Array | None = None) -> Array:
         return Z
@@ -29,6 +30,7 @@ class ReLU(Activation):
     """A = max(Z, 0); dA/dZ = 1 where A > 0."""
 
     name = "relu"
+    relu_like = True
 
     def forward(self, Z: Array, scratch: Array | None = None) -> Array:
         return np.maximum(Z, 0, out=Z)
@@ -42,6 +44,7 @@ class LeakyReLU(Activation):
     """A = Z where Z > 0, alpha * Z elsewhere; A keeps Z's sign, so the slope follows from A."""
 
     name = "leaky_relu"
+    relu_like = True
     alpha = 0.01
 
     def forward(self, Z: Array, scratch: Array | None = None) -> Array:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import numpy as np
 
 from nnctl._types import Array
+from nnctl.engine.activations import ACTIVATIONS
 from nnctl.registry import Registry
 
 Initializer = Callable[[Array, np.random.Generator], None]
@@ -44,9 +45,6 @@ def glorot_uniform(W: Array, rng: np.random.Generator) -> None:
     _uniform(W, rng, np.sqrt(6.0 / (W.shape[0] + W.shape[1])))
 
 
-RELU_LIKE = frozenset({"relu", "leaky_relu"})
-
-
 def default_init(activation: str) -> str:
     """`init: auto`: He for ReLU-like layers, Glorot for the rest (as Keras and PyTorch advise)."""
-    return "he_normal" if activation in RELU_LIKE else "glorot_uniform"
+    return "he_normal" if ACTIVATIONS[activation].relu_like else "glorot_uniform"

@@ -23,6 +23,7 @@ class Loss:
     output_activation = ""  # the matching activation, also the default for the output layer
     allowed_activations: tuple[str, ...] = ()  # empty: any
     binary = False  # classification with two classes in one output unit (P of the second class), not one per class
+    fused = True  # through `output_activation`, dL/dZ = fused_scale(A) * (A - Y): no gradient, no activation backward
 
     def _terms(self, A: Array, Y: Array, out: Array) -> None:
         """Per-element loss terms whose sum over a row is that row's loss, written to `out`."""
@@ -45,8 +46,9 @@ class Loss:
 
     def output_delta(self, A: Array, Y: Array, activation: Activation, out: Array, scratch: Array,
                      weights: Array | None = None) -> None:
-        """dL/dZ of the output layer, written to `out`: `fused_scale * (A - Y)` for the matching activation."""
-        if activation.name == self.output_activation:
+        """dL/dZ of the output layer, written to `out`: `fused_scale * (A - Y)` for the matching activation (when the
+        loss is `fused`), else dL/dA through the activation's derivative."""
+        if self.fused and activation.name == self.output_activation:
             np.subtract(A, Y, out=out)
             out *= self.fused_scale(A)
         else:
@@ -56,7 +58,7 @@ class Loss:
             out *= weights[:, None]
 
     def fused_scale(self, A: Array) -> float:
-        """dL/dZ = fused_scale * (A - Y) for the matching activation."""
+        """dL/dZ = fused_scale * (A - Y) for the matching activation (a `fused` loss only)."""
         return 1.0 / self._norm(A)
 
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nnctl._version import __version__
+from nnctl.engine.activations import LeakyReLU
 from nnctl.errors import InputError, require
 from nnctl.files import refuse_to_replace, replace_on_success
 from nnctl.model.preprocessing import BOOL_TEXT, MISSING, NA_VALUES, FeatureSpec
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
 OPSET = 17  # ai.onnx: Softmax/ArgMax/Squeeze with today's semantics (13), Where (16); runtimes since 2022
 ML_OPSET = 3  # ai.onnx.ml: LabelEncoder 2 (string keys -> int64 values, with a default)
 IR_VERSION = 8  # the IR that goes with opset 17, so older runtimes load the file too
-LEAKY_ALPHA = 0.01  # nnctl.engine.activations.LeakyReLU.alpha
 _ACTIVATION_OPS = {"relu": "Relu", "leaky_relu": "LeakyRelu", "sigmoid": "Sigmoid", "tanh": "Tanh",
                    "softmax": "Softmax", "identity": None}
 _MISSING_CODE = -2  # category index of a missing value when the model was not trained to impute
@@ -295,7 +295,7 @@ class _Graph:
                 raise InputError(f"layer {i + 1}: activation '{name}' has no ONNX export yet")
             op = _ACTIVATION_OPS[name]
             if op == "LeakyRelu":
-                A = self.node(op, [A], f"layers.{i}.{name}", alpha=LEAKY_ALPHA)
+                A = self.node(op, [A], f"layers.{i}.{name}", alpha=LeakyReLU.alpha)
             elif op == "Softmax":
                 A = self.node(op, [A], f"layers.{i}.{name}", axis=-1)
             elif op is not None:

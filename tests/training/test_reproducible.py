@@ -1,6 +1,6 @@
 """The same seed, data and config give the same model, from one version of nnctl to the next.
 
-tests/traininging/pinned/iris.json holds the SHA-256 of every array of the model configs/iris.yaml trains (weights,
+tests/training/pinned/iris.json holds the SHA-256 of every array of the model configs/iris.yaml trains (weights,
 biases and Adam's moments), recorded before the package was reorganised into layers (issue 13), and the weights'
 values. Floating point is only reproducible bit for bit with the same NumPy and the same BLAS kernel, so on the
 machine and libraries the file records, every hash must match; elsewhere (a newer NumPy, another CPU) the weights
