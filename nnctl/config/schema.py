@@ -298,5 +298,5 @@ def json_schema() -> dict[str, Any]:
                 del field["default"]
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "nnctl config",
             "description": "Train a NumPy neural network on a CSV file: data, model, loss, optimizer, schedule "
-                           "and training settings (see the README's Config section).",
+                           "and training settings (see docs/config.md).",
             **{key: value for key, value in schema.items() if key != "title"}}

@@ -55,8 +55,10 @@ def resolve_layers(config: Config, dataset: Dataset) -> Layers:
     if sizes[-1] != dataset.target.n_outputs:
         raise ConfigError(f"{where}.units: the data needs {dataset.target.n_outputs} output units for loss "
                           f"'{loss.name}', got {sizes[-1]}; omit units to infer it")
-    inits = [layer.init or (config.model.init if config.model.init != "auto" else default_init(act))
-             for layer, act in zip(layers, activations, strict=True)]
+    inits = []
+    for layer, act in zip(layers, activations, strict=True):
+        init = layer.init or config.model.init  # a layer's own init wins; `auto` is He or Glorot by activation
+        inits.append(default_init(act) if init == "auto" else init)
     _check_fits(config, sizes, dataset.train.rows_in_memory)
     return Layers(sizes, activations, inits, [layer.dropout for layer in layers])
 

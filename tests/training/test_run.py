@@ -416,3 +416,13 @@ def test_every_shipped_config_trains_as_written(name, metric, floor):
     """The configs the README's results table comes from, with their own seed and epochs (each < 0.5 s)."""
     result = train(load_config(CONFIGS / f"{name}.yaml"), save=False)
     assert result.final["validation"][metric] >= floor
+
+
+def test_a_layer_may_ask_for_auto_initialisation_itself(write_config):
+    """`init: auto` on a layer means what it means for the model: He for relu-like layers, Glorot for the rest."""
+    config = iris_config(model={"init": "glorot_normal",
+                                "layers": [{"units": 8, "activation": "relu", "init": "auto"},
+                                           {"units": 8, "activation": "tanh"}, {"init": "auto"}]})
+    result = train(load_config(write_config(config)), save=False)
+    assert [layer["init"] for layer in result.model.config["model"]["layers"]] == \
+        ["he_normal", "glorot_normal", "glorot_uniform"]
