@@ -42,6 +42,11 @@ def cache_dir() -> Path:
     return Path(base) / "nnctl"
 
 
+def spill_root() -> Path:
+    """Where streaming runs keep their temporary files, one private folder each (`nnctl.data.spill`)."""
+    return cache_dir() / "spill"
+
+
 def key(config: Config) -> str | None:
     """The cache key of the arrays this config's data section produces, or None when not worth caching."""
     data = config.data

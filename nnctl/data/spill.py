@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from nnctl.config.schema import Config
-from nnctl.data.cache import cache_dir
+from nnctl.data.cache import spill_root
 from nnctl.data.chunks import Splitter, key_label, read_with_status, target_codes
 from nnctl.data.fit import encode_target, transform
 from nnctl.data.reader import read_csv_chunks
@@ -32,10 +32,12 @@ from nnctl.errors import DataError, OutputError
 from nnctl.model.preprocessing import Preprocessor, TargetEncoder
 
 
-@dataclass
+@dataclass(eq=False)
 class SpillJob:
-    """What pass 1 found that pass 2 needs to write the spill files."""
+    """What pass 1 found that pass 2 needs to write the spill files, and the rows it fills."""
 
+    train: SpilledRows
+    validation: SpilledRows | None
     config: Config
     train_path: str
     validation_path: str | None
@@ -48,12 +50,17 @@ class SpillJob:
     warn: Callable[[str], None]
     status: Callable[[str], None]  # progress of the long passes, every few seconds
 
+    @property
+    def bytes(self) -> int:
+        """The size of the spill files: every training and validation row, preprocessed."""
+        return sum(len(rows) * rows.layout.row_bytes for rows in (self.train, self.validation) if rows is not None)
+
 
 def spill_folder() -> Path:
     """A new, private folder for a streaming run's temporary files; the caller deletes it when done.
 
     Folders left behind by processes of this host that no longer run (killed with SIGKILL, say) go first."""
-    root = cache_dir() / "spill"
+    root = spill_root()
     host = socket.gethostname().replace("-", "_")
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -127,16 +134,15 @@ def _write_all(file: IO[bytes], array: np.ndarray) -> None:
         view = view[written or 0 :]
 
 
-def write(job: SpillJob, train: SpilledRows, validation: SpilledRows | None) -> Path:
+def write(job: SpillJob) -> Path:
     """Pass 2: write the preprocessed training and validation rows to spill files in a new folder, and attach
-    them to `train` and `validation`; returns the folder, which the caller deletes when done. Fails before writing
-    when the disk has too little space for them, and leaves no file behind when it fails."""
+    them to the job's rows; returns the folder, which the caller deletes when done. Fails before writing when the
+    disk has too little space for them, and leaves no file behind when it fails."""
+    train, validation = job.train, job.validation
     folder = spill_folder()
     writers: list[SpillWriter] = []
     try:
-        need = len(train) * train.layout.row_bytes + (len(validation) * validation.layout.row_bytes
-                                                      if validation is not None else 0)
-        free = shutil.disk_usage(folder).free
+        need, free = job.bytes, shutil.disk_usage(folder).free
         if need > free:
             raise OutputError(f"{folder}: streaming needs {need / 2**30:.2f} GiB for the preprocessed rows and "
                               f"{free / 2**30:.2f} GiB are free; set NNCTL_CACHE_DIR to a folder on a bigger disk")

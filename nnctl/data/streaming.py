@@ -67,19 +67,16 @@ _TEXTS = FeatureSpec("", "categorical")  # raw values -> category strings, as th
 class StreamingDataset(Dataset):
     """A dataset whose rows live in spill files: `open` writes them (pass 2), `close` deletes them."""
 
-    job: spill.SpillJob | None = None
+    job: spill.SpillJob  # pass 2, and the spilled rows it fills (this dataset's train and validation)
     folder: Path | None = field(default=None, repr=False)
 
     @property
     def spill_bytes(self) -> int:
-        return sum(len(rows) * rows.layout.row_bytes for rows in (self.train, self.validation)
-                   if isinstance(rows, SpilledRows))
+        return self.job.bytes
 
     def open(self) -> None:
-        assert self.job is not None and isinstance(self.train, SpilledRows)
-        assert self.validation is None or isinstance(self.validation, SpilledRows)
         started = time.perf_counter()
-        self.folder = spill.write(self.job, self.train, self.validation)
+        self.folder = spill.write(self.job)
         if self.validation is not None:
             self.sources.rows_validation = len(self.validation)
         assert self.sources.streaming is not None
@@ -90,9 +87,9 @@ class StreamingDataset(Dataset):
 
     def verify(self) -> None:
         """Read the validation file once, to check and count its rows (pass 1 only read its header)."""
-        assert self.job is not None
-        if self.job.validation_path is not None and isinstance(self.validation, SpilledRows):
-            self.validation.rows = self.sources.rows_validation = spill.validation_rows(self.job, None)
+        rows = self.job.validation
+        if self.job.validation_path is not None and rows is not None:
+            rows.rows = self.sources.rows_validation = spill.validation_rows(self.job, None)
 
     def close(self) -> None:
         super().close()
@@ -294,7 +291,7 @@ def load(config: Config, rng: np.random.Generator, warn: Warn, base: Model | Non
     sources.streaming = StreamingInfo(data.chunk_rows, data.shuffle_buffer, sorted(text),
                                       round(time.perf_counter() - started, 3))
     categorical = {spec.name for spec in preprocessor.features if spec.kind == "categorical"}
-    job = spill.SpillJob(config, path, validation_path, dict.fromkeys(text | categorical, str),
+    job = spill.SpillJob(train, validation, config, path, validation_path, dict.fromkeys(text | categorical, str),
                          0.0 if validation_path else data.validation_split, start, preprocessor, target, weights,
                          warn, status)
     assert found.loss is not None  # there are usable rows

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from nnctl.config.schema import Config
-from nnctl.data.cache import cache_dir
+from nnctl.data.cache import spill_root
 from nnctl.data.dataset import Dataset
 from nnctl.data.load import load_dataset
 from nnctl.data.rules import Warn
@@ -181,4 +181,4 @@ def describe(config: Config, warn: Warn) -> Description:
     finally:
         dataset.close()
     checkpoint = checkpoint_path(config, output_path(config, None)) if config.training.checkpoint_every else None
-    return Description(config, dataset, layers, loop.batch, checkpoint, dataset.spill_bytes, cache_dir() / "spill")
+    return Description(config, dataset, layers, loop.batch, checkpoint, dataset.spill_bytes, spill_root())
