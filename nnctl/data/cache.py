@@ -92,12 +92,12 @@ def load(cache_key: str, rng: np.random.Generator, warn: Callable[[str], None]) 
                    TargetEncoder.from_dict(meta["target"]), meta["loss"], sources)
 
 
-def store(cache_key: str, dataset: Dataset, rows: dict[str, InMemoryRows | None], rng: np.random.Generator,
-          warnings: list[str]) -> None:
-    """Write a dataset loaded in memory (its `rows`: "train", "validation") under its key, atomically; a failure
-    only means that the next run parses again."""
+def store(cache_key: str, dataset: Dataset, train: InMemoryRows, validation: InMemoryRows | None,
+          rng: np.random.Generator, warnings: list[str]) -> None:
+    """Write a dataset loaded in memory, with its rows `train` and `validation`, under its key, atomically; a
+    failure only means that the next run parses again."""
     arrays: dict[str, np.ndarray] = {}
-    for prefix, part in rows.items():
+    for prefix, part in (("train", train), ("validation", validation)):
         if part is not None:
             arrays.update({f"{prefix}.X": part.X, f"{prefix}.Y": part.Y, f"{prefix}.y": part.y})
             if part.w is not None:

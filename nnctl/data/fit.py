@@ -45,9 +45,7 @@ def fit_preprocessor(frame: pd.DataFrame, columns: Sequence[str], scale: str, mi
             values = series.to_numpy(dtype=np.float64, na_value=np.nan)
             if np.isinf(values).any():  # before fitting: inf would turn the scaling into NaN
                 i = int(np.argmax(np.isinf(values)))
-                lines = lines_of(frame)
-                line = int(lines[i]) if lines is not None else i + 2
-                raise value_error(source, name, line, f"{values[i]} is not a finite number")
+                raise value_error(source, name, series_line(series, i), f"{values[i]} is not a finite number")
             specs.append(_fit_numeric(name, values, scale))
         else:
             spec = FeatureSpec(name, "categorical")

@@ -69,7 +69,7 @@ def load(config: Config, rng: np.random.Generator, warn: Warn, base: Model | Non
 
     dataset, train, validation = _load(config, rng, record, base)
     if cache_key is not None:
-        cache.store(cache_key, dataset, {"train": train, "validation": validation}, rng, warnings)
+        cache.store(cache_key, dataset, train, validation, rng, warnings)
     return dataset
 
 

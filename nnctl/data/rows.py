@@ -95,12 +95,12 @@ class InMemoryRows:
 
     def segments(self, rng: np.random.Generator | None, batch: int, wide: bool) -> Iterator[Segment]:
         """The epoch as one segment: a shuffled copy of the rows (or of all but X, with the `gather` order)."""
-        parts = [a for a in (self.Y, self.y, self.w) if a is not None]
+        named = [(name, a) for name, a in (("Y", self.Y), ("y", self.y), ("w", self.w)) if a is not None]
         if rng is None:
-            yield self.X, parts, None
+            yield self.X, [a for _, a in named], None
             return
         order = rng.permutation(len(self))
-        parts = [np.take(a, order, axis=0, out=self._copy(name, a)) for name, a in zip("Yyw", parts, strict=False)]
+        parts = [np.take(a, order, axis=0, out=self._copy(name, a)) for name, a in named]
         if wide:
             yield self.X, parts, order
         else:
@@ -156,23 +156,15 @@ class SpilledRows:
     file and `attach`es it; epochs and scoring then read the file block by block."""
 
     def __init__(self, rows: int, layout: Layout, shuffle_buffer: int, ss_total: float = 0.0) -> None:
-        self.rows, self.layout, self._ss_total = rows, layout, ss_total
+        self.rows, self.layout, self.ss_total = rows, layout, ss_total
         self.per_fill = max(1, shuffle_buffer // layout.chunk_rows)  # blocks per buffer fill
-        self._rows_in_memory = min(rows, self.per_fill * layout.chunk_rows)
+        self.rows_in_memory = min(rows, self.per_fill * layout.chunk_rows)
         self.path: Path | None = None
         self._file: io.FileIO | None = None
         self._buffers: dict[str, Any] = {}
 
     def __len__(self) -> int:
         return self.rows
-
-    @property
-    def ss_total(self) -> float:
-        return self._ss_total
-
-    @property
-    def rows_in_memory(self) -> int:
-        return self._rows_in_memory
 
     @property
     def blocks(self) -> int:
