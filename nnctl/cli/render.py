@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
@@ -135,16 +136,20 @@ def _features_table(model: Model) -> Table:
     pre = model.preprocessor
     table = Table(title=f"features (scale: {pre.scale}, missing: {pre.missing}); input = (x - center) / scale",
                   title_justify="left")
-    for column in ("column", "kind", "center", "scale", "missing →", "categories"):
+    for column in ("column", "kind", "center", "scale", "missing →", "inputs"):
         table.add_column(column, justify="right" if column in ("center", "scale", "missing →") else "left")
     for spec in pre.features:
+        kind = spec.kind + (" + missing flag" if spec.indicator else "")
         if spec.kind == "numeric":
-            table.add_row(escape(spec.name), spec.kind, f"{spec.center:.4g}", f"{spec.scale:.4g}", f"{spec.fill:.4g}",
-                          "")
+            table.add_row(escape(spec.name), kind, f"{spec.center:.4g}", f"{spec.scale:.4g}", f"{spec.fill:.4g}", "")
+        elif spec.kind == "date":  # the center and scale are the year's; a gap becomes the mean date
+            fill = datetime.fromtimestamp(spec.fill, UTC).strftime("%Y-%m-%d")
+            table.add_row(escape(spec.name), f"{kind} ({spec.order})", f"{spec.center:.6g}", f"{spec.scale:.4g}",
+                          fill, ", ".join(spec.parts))
         else:
             shown = ", ".join(spec.categories[:6]) + (f", … ({len(spec.categories)})" if len(spec.categories) > 6
                                                       else "")
-            table.add_row(escape(spec.name), spec.kind, "", "", "", escape(shown))
+            table.add_row(escape(spec.name), kind, "", "", "", escape(shown))
     return table
 
 

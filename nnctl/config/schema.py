@@ -62,6 +62,8 @@ MONITORS = [*(f"train_{m}" for m in ("loss", "accuracy", *REGRESSION)),
 MonitorName = Annotated[str, _choice("monitor", MONITORS), _enum(MONITORS)]
 _SCALES, _POLICIES, _TARGET_SCALES = ["standard", "minmax", "none"], ["impute", "drop", "error"], ["none", "standard"]
 ScaleName = Annotated[str, _choice("scale", _SCALES), _enum(_SCALES)]
+_DATE_ORDERS = ["auto", "iso", "dmy", "mdy"]
+DateOrder = Annotated[str, _choice("date_order", _DATE_ORDERS), _enum(_DATE_ORDERS)]
 MissingPolicy = Annotated[str, _choice("missing policy", _POLICIES), _enum(_POLICIES)]
 TargetScale = Annotated[str, _choice("target_scale", _TARGET_SCALES), _enum(_TARGET_SCALES)]
 
@@ -95,6 +97,13 @@ class DataConfig(_Section):
     validation: str | None = Field(None, description="a separate validation CSV (overrides validation_split)")
     scale: ScaleName = Field("standard", description="numeric feature scaling, fitted on training rows")
     missing: MissingPolicy = Field("impute", description="what to do with missing feature values")
+    missing_indicators: bool = Field(False, description="with missing: impute, one more 0/1 input per numeric or "
+                                     "date column that had gaps in training, 1 where the value was missing")
+    dates: list[str] | None = Field(None, description="date or datetime columns, turned into the year and the "
+                                    "month, weekday, day of year and hour as sine/cosine pairs (default: every text "
+                                    "column whose values are all dates; [] for none)")
+    date_order: DateOrder = Field("auto", description="how dates are written: iso (2024-03-31), dmy (31/03/2024), "
+                                  "mdy (03/31/2024), or auto (detected; a day-or-month doubt is an error)")
     target_scale: TargetScale = Field("none", description="regression: standardise the target for the loss")
     cache: bool = Field(True, description="keep the parsed, preprocessed data of CSVs over 1 MB in the user's "
                         "cache folder, so the next run on the same file starts at once")
@@ -107,6 +116,14 @@ class DataConfig(_Section):
                             "temporary file")
     shuffle_buffer: int = Field(200_000, ge=1, description="streaming: rows shuffled together in memory (whole "
                                 "chunks, in a shuffled order); at least chunk_rows")
+
+    @model_validator(mode="after")
+    def _indicators(self) -> DataConfig:
+        if self.missing_indicators and self.missing != "impute":
+            raise PydanticCustomError(
+                "missing_indicators", "needs data.missing: impute (with {missing} no row keeps a gap to indicate); "
+                "remove it or set missing: impute", {"key": "missing_indicators", "missing": self.missing})
+        return self
 
     @model_validator(mode="after")
     def _streaming_sizes(self) -> DataConfig:

@@ -15,9 +15,19 @@ import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 from nnctl._types import Array
+from nnctl.config.schema import DataConfig
 from nnctl.data.reader import lines_of, series_line
 from nnctl.errors import DataError
-from nnctl.model.preprocessing import FeatureSpec, Preprocessor, TargetEncoder, require_names, to_numbers, value_error
+from nnctl.model import dates
+from nnctl.model.preprocessing import (
+    MISSING,
+    FeatureSpec,
+    Preprocessor,
+    TargetEncoder,
+    require_names,
+    to_numbers,
+    value_error,
+)
 
 
 def is_numeric(series: pd.Series) -> bool:
@@ -35,9 +45,9 @@ def labels_of(series: pd.Series) -> list[Any]:
     return [str(v) for v in values]
 
 
-def fit_preprocessor(frame: pd.DataFrame, columns: Sequence[str], scale: str, missing: str,
+def fit_preprocessor(frame: pd.DataFrame, columns: Sequence[str], data: DataConfig,
                      source: str = "<data>") -> Preprocessor:
-    """Scaling (numbers) and categories (the rest) of `columns`, from the training rows in `frame`."""
+    """Scaling (numbers), parts (dates) and categories (the rest) of `columns`, from the training rows in `frame`."""
     specs = []
     for name in columns:
         series = frame[name]
@@ -46,12 +56,14 @@ def fit_preprocessor(frame: pd.DataFrame, columns: Sequence[str], scale: str, mi
             if np.isinf(values).any():  # before fitting: inf would turn the scaling into NaN
                 i = int(np.argmax(np.isinf(values)))
                 raise value_error(source, name, series_line(series, i), f"{values[i]} is not a finite number")
-            specs.append(_fit_numeric(name, values, scale))
-        else:
-            spec = FeatureSpec(name, "categorical")
-            spec.categories = sorted(set(spec.texts(series.to_numpy())))
+            spec = _fit_numeric(name, values, data.scale)
+            spec.indicator = data.missing_indicators and bool(np.isnan(values).any())
             specs.append(spec)
-    return Preprocessor(specs, scale, missing)
+            continue
+        counts = series.value_counts(dropna=False, sort=False)
+        texts = FeatureSpec(name, "categorical").texts(counts.index.to_numpy())
+        specs.append(text_spec(name, texts, counts.to_numpy(), data, source))
+    return Preprocessor(specs, data.scale, data.missing)
 
 
 def _fit_numeric(name: str, values: np.ndarray, scale: str) -> FeatureSpec:
@@ -61,6 +73,69 @@ def _fit_numeric(name: str, values: np.ndarray, scale: str) -> FeatureSpec:
     std = float(present.std()) if scale == "standard" else 0.0
     low, high = (float(present.min()), float(present.max())) if scale == "minmax" else (0.0, 0.0)
     return FeatureSpec.numeric(name, scale, present.size, float(present.mean()), std, low, high)
+
+
+def text_spec(name: str, texts: Sequence[str], counts: np.ndarray, data: DataConfig, source: str) -> FeatureSpec:
+    """The spec of a column that is not numbers, from its distinct training values (as category texts, `<missing>`
+    for gaps) and their counts (k,): a date column (`data.dates` lists it, or it is left unset and every present
+    value is a date) or a categorical one. Both loaders use it: a whole frame, and streaming's counts per chunk."""
+    present = [t for t in texts if t != MISSING]
+    listed = data.dates is not None and name in data.dates
+    if data.dates is None or listed:
+        order = _date_order(name, present, data, source, listed)
+        if order is not None:
+            return _fit_date(name, texts, counts, order, data)
+    return FeatureSpec(name, "categorical", categories=sorted(set(texts)))
+
+
+def _date_order(name: str, present: Sequence[str], data: DataConfig, source: str, listed: bool) -> str | None:
+    """The order the column's dates are written in (`data.date_order`, or detected); None when it holds no dates
+    and is not listed in `data.dates` (then it is categorical)."""
+    if data.date_order != "auto":
+        bad = next((t for t in present if dates.seconds(t, data.date_order) is None), None)
+        if bad is None and present:
+            return data.date_order
+        if not listed:
+            return None
+        raise DataError(f"{source}: column '{name}' (data.dates): '{bad}' is not a date in data.date_order "
+                        f"{data.date_order} ({dates.EXAMPLES[data.date_order]})")
+    if listed and not present:
+        return "iso"  # nothing but gaps: every row gets the (default) fill
+    order = dates.detect(present)
+    if order is None:
+        if listed:
+            bad = next((t for t in present if all(dates.seconds(t, o) is None for o in dates.ORDERS)), None)
+            problem = f"{bad!r} is not a date" if bad is not None else "its dates are not all written one way"
+            raise DataError(f"{source}: column '{name}' (data.dates): {problem}; write dates as 2024-03-31, "
+                            "2024-03-31 14:05, 31/03/2024 or 03/31/2024")
+        return None
+    if order != "iso" and dates.ambiguous(present):
+        raise DataError(f"{source}: column '{name}': dates like '{present[0]}' read as day first and as month first; "
+                        "set data.date_order: dmy (31/03/2024) or mdy (03/31/2024)")
+    return order
+
+
+def _fit_date(name: str, texts: Sequence[str], counts: np.ndarray, order: str, data: DataConfig) -> FeatureSpec:
+    """A date column's spec from its distinct values and their counts: the parts it varies in, the year's scaling
+    (weighted by the counts, as over the rows) and the mean instant that fills gaps."""
+    stamps = dates.parse(texts, order, lambda text: text == MISSING)[0]
+    present = ~np.isnan(stamps)
+    weights = counts[present].astype(np.float64)
+    spec = FeatureSpec(name, "date", order=order, parts=dates.fitted_parts(stamps[present]),
+                       indicator=data.missing_indicators and not present.all())
+    total = float(weights.sum())
+    if not total:
+        return spec
+    spec.fill = float(np.dot(stamps[present], weights) / total)
+    year = dates.part_columns(stamps[present], ["year"])[0]
+    mean = float(np.dot(year, weights) / total)
+    if data.scale == "standard":
+        std = float(np.sqrt(np.dot((year - mean) ** 2, weights) / total))
+        spec.center, spec.scale = mean, std if std > 0 else 1.0
+    elif data.scale == "minmax":
+        spread = float(year.max() - year.min())
+        spec.center, spec.scale = float(year.min()), spread if spread > 0 else 1.0
+    return spec
 
 
 def fit_target(series: pd.Series, task: str, *, binary: bool, target_scale: str, source: str) -> TargetEncoder:

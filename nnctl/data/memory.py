@@ -121,7 +121,7 @@ def _load(config: Config, rng: np.random.Generator, warn: Warn,
     else:
         target = fit_target(train_frame[data.target], task, binary=binary, target_scale=data.target_scale,
                             source=train_path)
-        preprocessor = fit_preprocessor(train_frame, features, data.scale, data.missing, train_path)
+        preprocessor = fit_preprocessor(train_frame, features, data, train_path)
     dtype = np.dtype(config.training.dtype)
 
     def encode(part: pd.DataFrame, source: str) -> InMemoryRows:

@@ -14,6 +14,7 @@ import yaml
 from nnctl.data.fit import is_numeric, labels_of
 from nnctl.data.reader import read_csv
 from nnctl.errors import DataError
+from nnctl.model import dates
 from nnctl.registry import not_found
 
 MAX_CLASSES = 20  # integer targets with at most this many values (and fewer than half the rows) are class codes
@@ -28,6 +29,7 @@ class _Column:
     keep: bool
     note: str  # why it is left out, or what happens to it (one-hot encoding, imputation); may be empty
     width: int = 1  # network inputs it becomes
+    date_order: str = ""  # dates written day-or-month first with every day <= 12: the order the config must name
 
 
 def starter_config(csv_path: str | Path, target: str, config_dir: str | Path = ".") -> str:
@@ -75,6 +77,10 @@ def starter_config(csv_path: str | Path, target: str, config_dir: str | Path = "
                                                "all train and nothing measures unseen data"))
     else:
         lines.append(("  validation_split: 0.2", "hold out 20% of the rows to measure the model on unseen data"))
+    doubtful = [c for c in kept if c.date_order]
+    if doubtful:
+        lines.append((f"  date_order: {doubtful[0].date_order}", f"{_scalar(doubtful[0].name)} reads as day first and "
+                      "as month first; day first assumed: write mdy if the month comes first"))
     lines += [
         ("  scale: standard", "numbers to mean 0, std 1, so one learning rate suits every input"),
         ("  missing: impute", "a missing number becomes the training mean, missing text a category"),
@@ -102,7 +108,8 @@ def starter_config(csv_path: str | Path, target: str, config_dir: str | Path = "
     else:
         lines += [("  early_stopping:", "stop once val_loss has not improved for 10 epochs; keep the best weights"),
                   ("    monitor: val_loss", ""), ("    patience: 10", "")]
-    lines.append((f"output: {_scalar(Path(csv_path).stem + '.npz')}", "the trained model, next to this file"))
+    lines.append(("", "no output key: `nnctl train` saves the model as this config's name with .npz, in the current "
+                      "folder (-o elsewhere)"))
     return "".join(_render(text, comment) for text, comment in lines)
 
 
@@ -153,6 +160,10 @@ def _column(series: pd.Series) -> _Column:
         return _Column(name, True, f"{gaps}, imputed" if gaps else "")
     distinct = int(present.nunique())
     text = not pd.api.types.is_bool_dtype(series)
+    if text:
+        date = _date_column(name, [str(v) for v in present.unique()], gaps)
+        if date is not None:
+            return date
     stray = _stray_text(present) if text else ""
     if text and not missing and n > 1 and distinct == n:
         return _Column(name, False, f"a different text in every row, an identifier{stray}")
@@ -162,6 +173,19 @@ def _column(series: pd.Series) -> _Column:
                                     f"learn from{stray}")
     also = f", plus one for its {gaps}" if gaps else ""
     return _Column(name, True, f"categorical: one-hot over {distinct} values{also}{stray}", distinct + bool(missing))
+
+
+def _date_column(name: str, texts: list[str], gaps: str) -> _Column | None:
+    """A column whose every value is a date: kept, as the parts training will fit (`nnctl.model.dates`)."""
+    order = dates.detect(texts)
+    if order is None:
+        return None
+    doubt = "dmy" if order != "iso" and dates.ambiguous(texts) else ""
+    stamps = np.array([dates.seconds(t, order) for t in texts], np.float64)
+    parts = dates.fitted_parts(stamps)
+    also = f"; {gaps}, imputed with the mean date" if gaps else ""
+    return _Column(name, True, f"dates: the year, then {', '.join(parts[1:])} as sine/cosine pairs{also}",
+                   dates.width(parts), doubt)
 
 
 def _stray_text(present: pd.Series) -> str:

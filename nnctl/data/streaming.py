@@ -35,7 +35,7 @@ from nnctl.config.schema import Config
 from nnctl.data import spill
 from nnctl.data.chunks import Splitter, key_label, read_with_status, target_codes
 from nnctl.data.dataset import Dataset, Sources
-from nnctl.data.fit import fit_target, is_numeric, target_numbers
+from nnctl.data.fit import fit_target, is_numeric, target_numbers, text_spec
 from nnctl.data.reader import line_of, read_header, require_columns
 from nnctl.data.rows import Layout, SpilledRows
 from nnctl.data.rules import (
@@ -128,7 +128,7 @@ class _Pass1:
         self.target = data.target
         self.kinds: dict[str, set[str]] = {column: set() for column in [*features, data.target]}
         self.moments = Moments(len(features))
-        self.categories: dict[str, set[str]] = {column: set() for column in features}
+        self.categories: dict[str, dict[str, int]] = {column: {} for column in features}  # text -> training rows
         self.class_counts: dict[Hashable, int] = {}
         self.target_moments = Moments(1)
         self.splitter = Splitter(0.0 if data.validation else data.validation_split, rng)
@@ -197,7 +197,10 @@ class _Pass1:
             self.moments.add(block, np.array(numeric))
         for j, column in enumerate(self.features):
             if j not in scaled:  # text, booleans, or (so far) nothing but gaps
-                self.categories[column].update(_TEXTS.texts(list(part[column].unique())))
+                counts = part[column].value_counts(dropna=False, sort=False)
+                seen = self.categories[column]
+                for text, count in zip(_TEXTS.texts(counts.index.to_numpy()), counts.tolist(), strict=True):
+                    seen[text] = seen.get(text, 0) + count
 
     def preprocessor(self) -> Preprocessor:
         data = self.config.data
@@ -205,11 +208,14 @@ class _Pass1:
         std = self.moments.std
         for j, name in enumerate(self.features):
             if self.kinds[name] <= {"numeric"}:  # a column with no value at all is numeric too, as in pandas
-                specs.append(FeatureSpec.numeric(name, data.scale, int(self.moments.count[j]),
-                                                 float(self.moments.mean[j]), float(std[j]),
-                                                 float(self.moments.low[j]), float(self.moments.high[j])))
+                count = int(self.moments.count[j])
+                spec = FeatureSpec.numeric(name, data.scale, count, float(self.moments.mean[j]), float(std[j]),
+                                           float(self.moments.low[j]), float(self.moments.high[j]))
+                spec.indicator = data.missing_indicators and count < self.rows_train
+                specs.append(spec)
             else:
-                specs.append(FeatureSpec(name, "categorical", categories=sorted(self.categories[name])))
+                seen = self.categories[name]
+                specs.append(text_spec(name, list(seen), np.array(list(seen.values()), np.int64), data, self.path))
         return Preprocessor(specs, data.scale, data.missing)
 
     def target_encoder(self) -> TargetEncoder:
@@ -290,8 +296,8 @@ def load(config: Config, rng: np.random.Generator, warn: Warn, base: Model | Non
     sources.rows_train, sources.rows_validation = found.rows_train, found.rows_validation
     sources.streaming = StreamingInfo(data.chunk_rows, data.shuffle_buffer, sorted(text),
                                       round(time.perf_counter() - started, 3))
-    categorical = {spec.name for spec in preprocessor.features if spec.kind == "categorical"}
-    job = spill.SpillJob(train, validation, config, path, validation_path, dict.fromkeys(text | categorical, str),
+    as_text = {spec.name for spec in preprocessor.features if spec.kind != "numeric"}  # categories and dates
+    job = spill.SpillJob(train, validation, config, path, validation_path, dict.fromkeys(text | as_text, str),
                          0.0 if validation_path else data.validation_split, start, preprocessor, target, weights,
                          warn, status)
     assert found.loss is not None  # there are usable rows

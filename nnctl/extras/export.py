@@ -161,11 +161,24 @@ def metadata(model: Model) -> dict[str, str]:
     return {key: value if isinstance(value, str) else json.dumps(value) for key, value in props.items()}
 
 
+def _exportable(model: Model) -> None:
+    """InputError for preprocessing the ONNX graph has no nodes for: date columns (text parsed by the calendar)
+    and missing-value flags."""
+    for spec in model.preprocessor.features:
+        if spec.kind == "date":
+            raise InputError(f"column '{spec.name}' is a date, and ONNX export has no date parsing yet; leave it out "
+                             "of data.features to export")
+        if spec.indicator:
+            raise InputError(f"column '{spec.name}' has a missing-value flag, which ONNX export does not build yet; "
+                             "train with data.missing_indicators: false to export")
+
+
 def onnx_model(model: Model) -> ModelProto:
     """The ONNX model; raises MissingExtraError when the onnx package is not installed."""
     require("onnx", "onnx", "nnctl export")
     from onnx import helper
 
+    _exportable(model)
     graph = _Graph()
     X = graph.preprocessing(model)
     A = graph.network(model, X)

@@ -19,6 +19,7 @@ import numpy as np
 
 from nnctl._types import Array, IntArray
 from nnctl.errors import DataError
+from nnctl.model import dates
 from nnctl.registry import not_found
 
 MISSING = "<missing>"  # the category that missing text values become under `missing: impute`
@@ -76,18 +77,35 @@ def to_numbers(values: Sequence[Any] | np.ndarray) -> tuple[np.ndarray, int | No
 
 @dataclass
 class FeatureSpec:
-    """How one raw column becomes input columns: scaled number, or one-hot over `categories`."""
+    """How one raw column becomes input columns: a scaled number, one-hot over `categories`, or a date's `parts`
+    (`nnctl.model.dates`: the year scaled like a number, the cyclic parts as sine/cosine pairs); with `indicator`,
+    one more input that is 1 where the value is missing (numbers and dates; text has its `<missing>` category)."""
 
     name: str
-    kind: str  # "numeric" | "categorical"
+    kind: str  # "numeric" | "categorical" | "date"
     center: float = 0.0
     scale: float = 1.0
-    fill: float = 0.0  # training mean, used for missing numbers
+    fill: float = 0.0  # training mean, used for missing numbers (dates: the mean instant, in seconds)
     categories: list[str] = field(default_factory=list)
+    order: str = ""  # dates: "iso", "dmy" or "mdy"
+    parts: list[str] = field(default_factory=list)  # dates: the parts fed to the network
+    indicator: bool = False
 
     @property
     def width(self) -> int:
-        return 1 if self.kind == "numeric" else len(self.categories)
+        own = {"numeric": 1, "categorical": len(self.categories)}.get(self.kind) or dates.width(self.parts)
+        return own + self.indicator
+
+    @property
+    def input_names(self) -> list[str]:
+        """One name per network input: `weight`, `origin=USA`, `day.month_sin`, `weight.missing`."""
+        if self.kind == "numeric":
+            names = [self.name]
+        elif self.kind == "categorical":
+            names = [f"{self.name}={c}" for c in self.categories]
+        else:
+            names = [f"{self.name}.{part}" for part in dates.part_names(self.parts)]
+        return names + [f"{self.name}.missing"] * self.indicator
 
     @classmethod
     def numeric(cls, name: str, scale: str, count: int, mean: float, std: float, low: float,
@@ -136,10 +154,7 @@ class Preprocessor:
     @property
     def input_names(self) -> list[str]:
         """One name per network input: `weight`, `origin=USA`, ..."""
-        names: list[str] = []
-        for spec in self.features:
-            names += [spec.name] if spec.kind == "numeric" else [f"{spec.name}={c}" for c in spec.categories]
-        return names
+        return [name for spec in self.features for name in spec.input_names]
 
     def transform_columns(self, columns: Mapping[str, Sequence[Any] | np.ndarray], n: int,
                           dtype: np.dtype[Any] | str, source: str,
@@ -150,21 +165,29 @@ class Preprocessor:
         col = 0
         for spec in self.features:
             where = _Where(source, spec.name, lines)
+            raw = columns[spec.name]
             if spec.kind == "numeric":
                 with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported just below
-                    values = self._numeric(spec, columns[spec.name], where)
+                    values, missing = self._numeric(spec, raw, where)
                 too_big = np.abs(values) > largest
                 if too_big.any():
                     i = int(np.argmax(too_big))
-                    raise where.error(i, f"{columns[spec.name][i]} is too large: beyond {X.dtype} range after "
-                                         "scaling")
+                    raise where.error(i, f"{raw[i]} is too large: beyond {X.dtype} range after scaling")
                 X[:, col] = values
+            elif spec.kind == "date":
+                parts, missing = self._date(spec, raw, where)
+                for j, part in enumerate(parts):
+                    X[:, col + j] = part
             else:
-                self._one_hot(spec, columns[spec.name], where, X[:, col : col + spec.width])
+                self._one_hot(spec, raw, where, X[:, col : col + len(spec.categories)])
+            if spec.indicator:  # numbers and dates only: text has its `<missing>` category
+                X[:, col + spec.width - 1] = missing
             col += spec.width
         return X
 
-    def _numeric(self, spec: FeatureSpec, raw: Sequence[Any] | np.ndarray, where: _Where) -> np.ndarray:
+    def _numeric(self, spec: FeatureSpec, raw: Sequence[Any] | np.ndarray,
+                 where: _Where) -> tuple[np.ndarray, np.ndarray]:
+        """The scaled values (n,) float64 and where they were missing (n,) bool."""
         values, bad = to_numbers(raw)
         if bad is not None:
             raise where.error(bad, f"'{raw[bad]}' is not a number")
@@ -172,15 +195,33 @@ class Preprocessor:
         if infinite.any():
             i = int(np.argmax(infinite))
             raise where.error(i, f"{values[i]} is not a finite number")
+        missing = self._impute(spec, values, where)
+        values -= spec.center
+        values /= spec.scale
+        return values, missing
+
+    def _date(self, spec: FeatureSpec, raw: Sequence[Any] | np.ndarray,
+              where: _Where) -> tuple[list[np.ndarray], np.ndarray]:
+        """The date's inputs, one (n,) float64 column each (the year scaled), and where it was missing (n,)."""
+        stamps, bad = dates.parse(raw, spec.order, is_missing)
+        if bad is not None:
+            raise where.error(bad, f"'{raw[bad]}' is not a date like the training ones ({dates.EXAMPLES[spec.order]})")
+        missing = self._impute(spec, stamps, where)
+        parts = dates.part_columns(stamps, spec.parts)
+        if spec.parts[0] == "year":
+            parts[0] = (parts[0] - spec.center) / spec.scale
+        return parts, missing
+
+    def _impute(self, spec: FeatureSpec, values: np.ndarray, where: _Where) -> np.ndarray:
+        """Fill the NaNs of `values` (n,) with the training mean, in place (`missing: impute`; otherwise a gap is an
+        error); where they were (n,) bool."""
         missing = np.isnan(values)
         if missing.any():
             if self.missing != "impute":
                 raise where.error(int(np.argmax(missing)), "missing value, and the model was trained with "
                                                            f"data.missing: {self.missing}")
             values[missing] = spec.fill
-        values -= spec.center
-        values /= spec.scale
-        return values
+        return np.asarray(missing)
 
     def _one_hot(self, spec: FeatureSpec, raw: Sequence[Any] | np.ndarray, where: _Where, out: Array) -> None:
         text = spec.texts(raw)

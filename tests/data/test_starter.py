@@ -27,12 +27,13 @@ def _write(csv: Path, target: str, folder: Path) -> Path:
     ("wine", "cultivar", "accuracy", 0.9),
     ("digits", "digit", "accuracy", 0.9),
     ("diabetes", "progression", "r2", 0.2),
+    ("seattle_weather", "weather", "accuracy", 0.7),
 ])
 def test_starter_configs_for_the_shipped_datasets_train_as_written(tmp_path, name, target, metric, floor):
     # As written, not with fewer epochs: at 100 epochs (or fewer, stopped early) each still trains in < 0.2 s.
     config = load_config(_write(DATASETS / f"{name}.csv", target, tmp_path / "configs"))
     assert config.resolve(config.data.train) == (DATASETS / f"{name}.csv").resolve()
-    assert config.output == f"{name}.npz"
+    assert config.output is None  # so the model is named after the config, like any config without `output`
     result = train(config, save=False)
     assert result.final["validation"][metric] >= floor
 
@@ -99,7 +100,6 @@ def test_column_names_that_need_quoting_survive_the_yaml(tmp_path):
     text = starter_config(csv, "target", tmp_path)
     config = load_config(_write(csv, "target", tmp_path))
     assert config.data.features == ["yes", "a: b", "#c"]
-    assert config.output == "odd names.npz"
     # one '?' makes pandas read `n` as text; the comment says how to get the numbers back
     assert "blank '?' in the CSV if it marks a missing value" in text
 
@@ -133,3 +133,19 @@ def test_starter_configs_satisfy_the_json_schema(tmp_path):
     for name, target in (("iris", "species"), ("auto_mpg", "mpg")):
         config = yaml.safe_load(starter_config(DATASETS / f"{name}.csv", target, tmp_path))
         assert list(validator.iter_errors(config)) == []
+
+
+def test_a_date_column_is_kept_as_dates_and_trains_as_one(tmp_path):
+    text = starter_config(DATASETS / "seattle_weather.csv", "weather", tmp_path)
+    date = next(line for line in text.splitlines() if "- date " in line)
+    assert "dates: the year, then month, weekday, yearday as sine/cosine pairs" in date
+    assert "date_order" not in text  # 2012/01/01 is year first: no doubt
+
+
+def test_dates_that_read_both_ways_get_a_date_order_in_the_config(tmp_path):
+    csv = tmp_path / "visits.csv"
+    csv.write_text("day,count,kind\n" + "".join(f"0{m}/0{m + 1}/2024,{m * 3 % 5},{'ab'[m % 2]}\n" for m in range(1, 9)))
+    text = starter_config(csv, "kind", tmp_path)
+    assert "date_order: dmy" in text and "write mdy if the month comes first" in text
+    config = load_config(_write(csv, "kind", tmp_path))
+    assert config.data.date_order == "dmy" and config.data.features == ["day", "count"]

@@ -40,8 +40,8 @@ STREAM = ["data.streaming=true", "data.chunk_rows=37", "data.shuffle_buffer=74"]
 
 
 def _assert_same_fit(memory: Preprocessor, streamed: Preprocessor) -> None:
-    assert [(s.name, s.kind, s.categories) for s in memory.features] == \
-           [(s.name, s.kind, s.categories) for s in streamed.features]
+    assert [(s.name, s.kind, s.categories, s.order, s.parts, s.indicator) for s in memory.features] == \
+           [(s.name, s.kind, s.categories, s.order, s.parts, s.indicator) for s in streamed.features]
     for a, b in zip(memory.features, streamed.features, strict=True):
         for field in ("center", "scale", "fill"):
             assert getattr(b, field) == pytest.approx(getattr(a, field), rel=1e-9, abs=1e-12), (a.name, field)
@@ -58,6 +58,8 @@ def _assert_same_target(memory: TargetEncoder, streamed: TargetEncoder) -> None:
     ("iris", []), ("breast_cancer", []), ("auto_mpg", []),
     ("auto_mpg", ["data.features=null", "data.scale=minmax"]),  # + the free-text 'name' column, min-max scaling
     ("auto_mpg", ["data.missing=drop"]),
+    ("auto_mpg", ["data.missing_indicators=true"]),  # horsepower has gaps: one more input
+    ("seattle_weather", []),  # a date column
 ])
 def test_the_chunked_fit_equals_the_in_memory_fit(name, extra):
     """With every row in training (no split), both paths fit on the same rows: same numbers to 1e-9."""
@@ -101,7 +103,7 @@ def test_the_split_fits_on_the_training_rows_only_and_has_the_in_memory_totals(n
     training = rows[~mask]
     frame = read_csv(DATASETS / f"{name}.csv")
     features = streamed.preprocessor.names
-    expected = fit_preprocessor(frame.loc[training], features, config.data.scale, config.data.missing)
+    expected = fit_preprocessor(frame.loc[training], features, config.data)
     _assert_same_fit(expected, streamed.preprocessor)
     # the same number of validation rows as the in-memory split (per class for classification)
     memory = load_dataset(load_config(CONFIGS / f"{name}.yaml", ["data.cache=false"]),
