@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
 from nnctl.cli.app import Format, LogFormat, app, errors, exit_130_on_interrupt
 from nnctl.cli.render import scores_table, show_description, show_model, stderr, summary_table
-from nnctl.errors import InputError, TrainingInterrupted
+from nnctl.errors import InputError, ModelFileError, TrainingInterrupted
+
+if TYPE_CHECKING:
+    from nnctl.model.model import Model
 
 
 def _overrides(set_: list[str] | None, **shorthands: Any) -> list[str]:
@@ -108,6 +112,8 @@ def predict(
     threshold: Annotated[float | None, typer.Option("--threshold", min=0.0, max=1.0, help="Two-class models: "
                                                     "predict the second class (as `inspect` lists the classes) "
                                                     "when its probability is at least this.")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Fail on a category the model never saw in training "
+                                         "(otherwise it is encoded as all zeros, with a warning per column).")] = False,
 ) -> None:
     """Predict the target for each input row; streams CSV (or JSON lines) to stdout as rows arrive."""
     from nnctl.files import replace_on_success
@@ -116,11 +122,12 @@ def predict(
     from nnctl.model.model import load_model
 
     with errors():
-        loaded = load_model(model)
+        loaded = _model_first(load_model, model, input_, "predict")
         source = open_input(input_)
         name = "<stdin>" if input_ == "-" else input_
         options: dict[str, Any] = {"name": name, "proba": proba, "fmt": format_.value,
-                                   "input_format": input_format.value, "keep": keep or [], "threshold": threshold}
+                                   "input_format": input_format.value, "keep": keep or [], "threshold": threshold,
+                                   "strict": strict, "warn": _warn}
         try:
             if output is None:
                 run(loaded, source, sys.stdout, **options)
@@ -133,6 +140,20 @@ def predict(
                 source.close()
 
 
+def _warn(message: str) -> None:
+    stderr.print(f"[yellow]warning:[/] {escape(message)}")
+
+
+def _model_first(load: Callable[[Path], Model], model: Path, data: str, command: str) -> Model:
+    """The model file; when MODEL is not one but the DATA argument is a .npz, the arguments were swapped: say so."""
+    try:
+        return load(model)
+    except ModelFileError as exc:
+        if data != "-" and data.endswith(".npz") and not model.name.endswith(".npz"):
+            raise ModelFileError(f"{exc}; MODEL comes first: nnctl {command} {data} {model}") from None
+        raise
+
+
 @app.command()
 def evaluate(
     model: Annotated[Path, typer.Argument(help="Model file (.npz).", show_default=False)],
@@ -142,6 +163,8 @@ def evaluate(
                                                "(classification) or predicted against actual values "
                                                "(regression) into this PNG (needs matplotlib, the 'plot' "
                                                "extra).")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Fail on a category the model never saw in training "
+                                         "(otherwise it is encoded as all zeros, with a warning per column).")] = False,
 ) -> None:
     """Loss and metrics of a model on a labelled CSV: accuracy, or MAE, RMSE and R².
 
@@ -153,13 +176,14 @@ def evaluate(
     with errors():
         note = None
         if plot_ is None:
-            scores = evaluation(load_model(model), data).scores
+            scores = evaluation(_model_first(load_model, model, str(data), "evaluate"), data, strict=strict,
+                                warn=_warn).scores
         else:
             from nnctl.extras.plot import evaluation_figure, require_matplotlib, save_png
 
             require_matplotlib("nnctl evaluate --plot")
-            loaded = load_model(model)
-            result = evaluation(loaded, data)
+            loaded = _model_first(load_model, model, str(data), "evaluate")
+            result = evaluation(loaded, data, strict=strict, warn=_warn)
             save_png(evaluation_figure(loaded, result, model.name, data.name), plot_)
             scores = result.scores
             what = "confusion matrix" if loaded.task == "classification" else "predicted against actual values"

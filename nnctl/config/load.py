@@ -169,4 +169,5 @@ def config_from(raw: Any, source: str, base_dir: Path, overrides: Sequence[str] 
         raise _error(errors[0], source, lines or {}, overridden, len(errors) - 1) from None
     config._source = source
     config._base_dir = base_dir
+    config._lines = dict(lines or {})
     return config

@@ -292,10 +292,17 @@ class Config(_Section):
 
     _source: str = PrivateAttr("<config>")
     _base_dir: Path = PrivateAttr(Path("."))
+    _lines: dict[tuple[str | int, ...], int] = PrivateAttr(default_factory=dict)  # key path -> line in the file
 
     @property
     def source(self) -> str:
         return self._source
+
+    def at(self, *path: str | int) -> str:
+        """`file:line` of a key (of its nearest written parent when the key itself is not written), for messages
+        about the key's value; the file alone when the config has no lines (built in Python)."""
+        line = next((self._lines[path[:n]] for n in range(len(path), 0, -1) if path[:n] in self._lines), None)
+        return f"{self._source}:{line}" if line else self._source
 
     def resolve(self, path: str) -> Path:
         """A path written in the config, relative to the config file's folder."""

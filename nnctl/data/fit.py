@@ -19,12 +19,13 @@ from nnctl.config.schema import DataConfig
 from nnctl.data.reader import lines_of, series_line
 from nnctl.errors import DataError
 from nnctl.model import dates
+from nnctl.model.columns import require_names
 from nnctl.model.preprocessing import (
     MISSING,
     FeatureSpec,
     Preprocessor,
     TargetEncoder,
-    require_names,
+    Unseen,
     to_numbers,
     value_error,
 )
@@ -185,8 +186,10 @@ def encode_target(target: TargetEncoder, series: pd.Series, dtype: np.dtype[Any]
     return y, target.loss_targets(y, dtype)
 
 
-def transform(preprocessor: Preprocessor, frame: pd.DataFrame, dtype: np.dtype[Any] | str, source: str) -> Array:
-    """X (n_samples, n_inputs) from the raw feature columns of a pandas frame."""
-    require_names([str(c) for c in frame.columns], preprocessor.names, source, "feature")
+def transform(preprocessor: Preprocessor, frame: pd.DataFrame, dtype: np.dtype[Any] | str, source: str,
+              unseen: Unseen | None = None) -> Array:
+    """X (n_samples, n_inputs) from the raw feature columns of a pandas frame (unseen categories as
+    `Preprocessor.transform_columns` counts them)."""
+    require_names([str(c) for c in frame.columns], preprocessor.names, source, "feature", trained=True)
     columns = {name: frame[name].to_numpy() for name in preprocessor.names}
-    return preprocessor.transform_columns(columns, len(frame), dtype, source, lines_of(frame))
+    return preprocessor.transform_columns(columns, len(frame), dtype, source, lines_of(frame), unseen)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from nnctl.errors import DataError
-from nnctl.model.preprocessing import require_names
+from nnctl.model.columns import require_names
 
 T = TypeVar("T")
 

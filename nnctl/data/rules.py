@@ -20,6 +20,7 @@ from nnctl.config.schema import Config
 from nnctl.data.fit import is_numeric
 from nnctl.data.reader import line_of, require_columns
 from nnctl.errors import ConfigError, DataError
+from nnctl.model.columns import absent, quoted
 from nnctl.model.preprocessing import Preprocessor, TargetEncoder
 
 if TYPE_CHECKING:
@@ -34,10 +35,21 @@ Unseen = dict[str, tuple[int, set[str]]]  # categorical column -> (rows with uns
 
 def checked_features(config: Config, frame: pd.DataFrame, source: str, base: Model | None) -> list[str]:
     """The feature columns, once `frame` (a CSV, or only its header) is known to hold them and the target."""
-    require_columns(frame, [config.data.target], source, "target")
+    _configured(config, frame, [config.data.target], source, "target")
     features = feature_columns(config, frame, source, base)
+    if base is None and config.data.features:
+        _configured(config, frame, features, source, "features")
     require_columns(frame, features, source, "feature")
     return features
+
+
+def _configured(config: Config, frame: pd.DataFrame, columns: list[str], source: str, key: str) -> None:
+    """DataError at the config's line of `data.<key>` when the CSV lacks columns that key names."""
+    found = absent([str(c) for c in frame.columns], columns)
+    if found is not None:
+        missing, rest = found
+        what = "is not a column" if len(missing) == 1 else "are not columns"
+        raise DataError(f"{config.at('data', key)}: data.{key}: {quoted(missing)} {what} of {source}{rest}")
 
 
 def feature_columns(config: Config, frame: pd.DataFrame, source: str, base: Model | None) -> list[str]:
@@ -46,11 +58,11 @@ def feature_columns(config: Config, frame: pd.DataFrame, source: str, base: Mode
     if base is not None:
         known = [spec.name for spec in base.preprocessor.features]
         if data.target != base.target.name:
-            raise DataError(f"{config.source}: data.target '{data.target}' differs from the model's target "
-                            f"'{base.target.name}'; a model keeps the target it was trained on")
+            raise DataError(f"{config.at('data', 'target')}: data.target '{data.target}' differs from the model's "
+                            f"target '{base.target.name}'; a model keeps the target it was trained on")
         if data.features and list(data.features) != known:
-            raise DataError(f"{config.source}: data.features {list(data.features)} differ from the model's "
-                            f"features {known}; a model keeps the features it was trained on")
+            raise DataError(f"{config.at('data', 'features')}: data.features {list(data.features)} differ from the "
+                            f"model's features {known}; a model keeps the features it was trained on")
         missing = [name for name in known if name not in frame.columns]
         if missing:
             shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
@@ -59,7 +71,8 @@ def feature_columns(config: Config, frame: pd.DataFrame, source: str, base: Mode
         return known
     features = list(data.features) if data.features else [str(c) for c in frame.columns if c != data.target]
     if data.target in features:
-        raise DataError(f"{source}: target '{data.target}' is also listed in data.features; remove it there")
+        raise DataError(f"{config.at('data', 'features')}: data.features lists the target '{data.target}' too; "
+                        "remove it there")
     if not features:
         raise DataError(f"{source}: no feature columns besides the target '{data.target}'")
     return features

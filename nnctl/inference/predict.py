@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -20,6 +20,7 @@ from nnctl.engine.metrics import confusion_matrix
 from nnctl.errors import DataError
 from nnctl.inference.reader import RawChunk, read_chunks
 from nnctl.model.model import Model
+from nnctl.model.preprocessing import Unseen
 
 CHUNK_ROWS = 10_000
 
@@ -47,10 +48,11 @@ def check_threshold(model: Model, threshold: float | None) -> None:
 
 
 def predict_chunk(model: Model, chunk: RawChunk, source: str, *, proba: bool = False,
-                  threshold: float | None = None) -> list[list[Any]]:
-    """Output columns for one chunk: the predictions, then one probability column per class with `proba`."""
+                  threshold: float | None = None, unseen: Unseen | None = None) -> list[list[Any]]:
+    """Output columns for one chunk: the predictions, then one probability column per class with `proba`;
+    categories the model never saw are counted in `unseen`."""
     pre = model.preprocessor
-    X = pre.transform_columns(chunk.columns, chunk.n, model.network.dtype, source, chunk.lines)
+    X = pre.transform_columns(chunk.columns, chunk.n, model.network.dtype, source, chunk.lines, unseen)
     A = model.output(X)
     target = model.target
     if target.task != "classification":
@@ -66,11 +68,12 @@ def predict_chunk(model: Model, chunk: RawChunk, source: str, *, proba: bool = F
 
 def predict(model: Model, source: IO[Any], out: IO[str], *, name: str = "<stdin>", proba: bool = False,
             fmt: str = "csv", input_format: str = "csv", keep: Sequence[str] = (),
-            threshold: float | None = None) -> int:
+            threshold: float | None = None, strict: bool = False, warn: Callable[[str], None] | None = None) -> int:
     """Stream predictions for the rows of `source` (bytes or text) to `out`; returns the row count.
 
     Each chunk is written and flushed as soon as it is predicted, so a reader downstream sees output
-    before the input ends."""
+    before the input ends. Categories the model never saw are encoded as all zeros and reported to `warn` at the
+    end, one line per column; with `strict` the first one is a DataError instead."""
     check_threshold(model, threshold)
     header = output_columns(model, proba=proba, keep=keep)
     features = model.preprocessor.names
@@ -78,10 +81,11 @@ def predict(model: Model, source: IO[Any], out: IO[str], *, name: str = "<stdin>
     writer = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
     rows, first = 0, True
     numeric = [spec.name for spec in model.preprocessor.features if spec.kind == "numeric"]
+    unseen = Unseen(strict)
     for chunk in read_chunks(source, name, wanted, fmt=input_format, chunk_rows=CHUNK_ROWS,
                              role="feature" if not keep else "input", numeric=numeric):
         columns = [list(chunk.columns[c]) for c in keep]
-        columns += predict_chunk(model, chunk, name, proba=proba, threshold=threshold)
+        columns += predict_chunk(model, chunk, name, proba=proba, threshold=threshold, unseen=unseen)
         if writer is not None:
             if first:
                 writer.writerow(header)  # even with no rows, so the reader learns the columns
@@ -91,6 +95,8 @@ def predict(model: Model, source: IO[Any], out: IO[str], *, name: str = "<stdin>
                 out.write(json.dumps(dict(zip(header, map(_json_value, values), strict=True))) + "\n")
         out.flush()
         rows, first = rows + chunk.n, False
+    for line in unseen.warnings(name, model.preprocessor):
+        (warn or (lambda message: None))(line)
     return rows
 
 
@@ -114,12 +120,15 @@ class Evaluation:
     predicted: np.ndarray  # per row: the predicted class index, or the predicted value on the target's scale
 
 
-def evaluate(model: Model, source: str | Path) -> dict[str, Any]:
-    """Loss and metrics of `model` on a labelled CSV (rows without a target are skipped)."""
-    return evaluation(model, source).scores
+def evaluate(model: Model, source: str | Path, *, strict: bool = False,
+             warn: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Loss and metrics of `model` on a labelled CSV (rows without a target are skipped); unseen categories as in
+    `predict`."""
+    return evaluation(model, source, strict=strict, warn=warn).scores
 
 
-def evaluation(model: Model, source: str | Path) -> Evaluation:
+def evaluation(model: Model, source: str | Path, *, strict: bool = False,
+               warn: Callable[[str], None] | None = None) -> Evaluation:
     """`evaluate`'s scores, plus each row's true and predicted class index or value."""
     from nnctl.data.fit import encode_target, transform
     from nnctl.data.reader import read_csv
@@ -132,7 +141,10 @@ def evaluation(model: Model, source: str | Path) -> Evaluation:
     frame = frame[frame[target].notna()]
     if frame.empty:
         raise DataError(f"{name}: no rows with a value in the target column '{target}'")
-    X = transform(model.preprocessor, frame, model.network.dtype, name)
+    unseen = Unseen(strict)
+    X = transform(model.preprocessor, frame, model.network.dtype, name, unseen)
+    for line in unseen.warnings(name, model.preprocessor):
+        (warn or (lambda message: None))(line)
     y, Y = encode_target(model.target, frame[target], model.network.dtype, name)
     A = model.output(X)  # one forward pass for the scores and the rows' predictions
     scores: dict[str, Any] = {"rows": len(frame), **model.scores(A, Y, y)}

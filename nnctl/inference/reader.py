@@ -21,7 +21,7 @@ from typing import IO, Any
 import numpy as np
 
 from nnctl.errors import DataError
-from nnctl.model.preprocessing import require_names
+from nnctl.model.columns import require_names
 
 _READ_SIZE = 1 << 20  # read1() returns what is there: a slow pipe still yields line by line
 _PANDAS_FROM = 1 << 19  # bytes in a block from which the numeric fast path parses with pandas
@@ -209,11 +209,12 @@ def _csv_chunks(lines: _Lines, name: str, columns: Sequence[str], chunk_rows: in
         raise DataError(f"{name}: no data; expected a header line and rows")
     # names as pandas gives them at training time: kept as written, an empty one is "Unnamed: <position>"
     header = [h if h else f"Unnamed: {i}" for i, h in enumerate(header)]
-    duplicates = sorted({h for h in header if header.count(h) > 1})
-    if duplicates:
-        raise DataError(f"{name}: duplicate column name '{duplicates[0]}'; rename one of them")
-    require_names(header, columns, name, role)
-    index = [header.index(c) for c in columns]
+    position: dict[str, int] = {}
+    for i, h in enumerate(header):
+        if position.setdefault(h, i) != i:
+            raise DataError(f"{name}: duplicate column name '{h}'; rename one of them")
+    require_names(header, columns, name, role, trained=role == "feature")
+    index = [position[c] for c in columns]
     width = len(header)
     if all_numeric and columns:
         fast.usecols, fast.width = index, width

@@ -20,7 +20,6 @@ import numpy as np
 from nnctl._types import Array, IntArray
 from nnctl.errors import DataError
 from nnctl.model import dates
-from nnctl.registry import not_found
 
 MISSING = "<missing>"  # the category that missing text values become under `missing: impute`
 # pandas' default `na_values` (pandas._libs.parsers.STR_NA_VALUES; a test keeps the two in step)
@@ -35,15 +34,6 @@ def is_missing(value: Any) -> bool:
     if isinstance(value, str):
         return value in NA_VALUES
     return isinstance(value, float) and value != value  # NaN
-
-
-def require_names(present: Sequence[str], columns: Sequence[str], source: str, role: str,
-                  noun: str = "column") -> None:
-    """DataError naming the first missing column (or JSON key) and the closest existing one."""
-    for column in columns:
-        if column not in present:
-            what = f"{role} {noun}".strip()
-            raise DataError(not_found(f"{source}: no {what} '{column}'", column, present, f"{noun}s"))
 
 
 def value_error(source: str, column: str, line: int, what: str) -> DataError:
@@ -158,8 +148,9 @@ class Preprocessor:
 
     def transform_columns(self, columns: Mapping[str, Sequence[Any] | np.ndarray], n: int,
                           dtype: np.dtype[Any] | str, source: str,
-                          lines: Sequence[int] | np.ndarray | None = None) -> Array:
-        """X (n, n_inputs) from raw columns (every feature name -> n values); `lines[i]` is row i's line."""
+                          lines: Sequence[int] | np.ndarray | None = None, unseen: Unseen | None = None) -> Array:
+        """X (n, n_inputs) from raw columns (every feature name -> n values); `lines[i]` is row i's line. Categories
+        training never saw become all zeros, counted in `unseen` (which may make the first one an error)."""
         X = np.empty((n, self.n_inputs), dtype=dtype)
         largest = float(np.finfo(X.dtype).max)
         col = 0
@@ -179,7 +170,7 @@ class Preprocessor:
                 for j, part in enumerate(parts):
                     X[:, col + j] = part
             else:
-                self._one_hot(spec, raw, where, X[:, col : col + len(spec.categories)])
+                self._one_hot(spec, raw, where, X[:, col : col + len(spec.categories)], unseen)
             if spec.indicator:  # numbers and dates only: text has its `<missing>` category
                 X[:, col + spec.width - 1] = missing
             col += spec.width
@@ -223,7 +214,8 @@ class Preprocessor:
             values[missing] = spec.fill
         return np.asarray(missing)
 
-    def _one_hot(self, spec: FeatureSpec, raw: Sequence[Any] | np.ndarray, where: _Where, out: Array) -> None:
+    def _one_hot(self, spec: FeatureSpec, raw: Sequence[Any] | np.ndarray, where: _Where, out: Array,
+                 unseen: Unseen | None) -> None:
         text = spec.texts(raw)
         if self.missing != "impute" and MISSING in text:
             raise where.error(text.index(MISSING), "missing value, and the model was trained with "
@@ -234,6 +226,9 @@ class Preprocessor:
         out[...] = 0
         known = np.flatnonzero(codes >= 0)
         out[known, codes[known]] = 1
+        if unseen is not None and len(known) < len(codes):
+            rows = np.flatnonzero(codes < 0).tolist()
+            unseen.add(spec, [text[i] for i in rows], where.line(rows[0]), where.source)
 
     def to_dict(self) -> dict[str, Any]:
         return {"scale": self.scale, "missing": self.missing, "features": [asdict(s) for s in self.features]}
@@ -244,6 +239,38 @@ class Preprocessor:
 
 
 @dataclass
+class Unseen:
+    """Categories a model never saw in training, counted per column as chunks of rows pass (`predict`, `evaluate`);
+    with `strict`, the first one is an error naming its line."""
+
+    strict: bool = False
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)  # column -> category text -> rows
+
+    def add(self, spec: FeatureSpec, texts: list[str], line: int, source: str) -> None:
+        """Count unseen category `texts` of column `spec`; the first of them is on `line` of `source`."""
+        if self.strict:
+            shown = ", ".join(spec.categories[:10]) + (", ..." if len(spec.categories) > 10 else "")
+            raise DataError(f"{source}: column '{spec.name}' line {line}: category '{texts[0]}' was not in the "
+                            f"training data ({shown}); without {{strict}} it is encoded as all zeros",
+                            arguments=("strict",))
+        counts = self.counts.setdefault(spec.name, {})
+        for text in texts:
+            counts[text] = counts.get(text, 0) + 1
+
+    def warnings(self, source: str, preprocessor: Preprocessor) -> list[str]:
+        """One line per column with unseen categories, in the model's feature order, with their counts."""
+        lines = []
+        for name in preprocessor.names:
+            if name in self.counts:
+                counts = sorted(self.counts[name].items(), key=lambda item: (-item[1], item[0]))
+                shown = ", ".join(f"'{text}' {count}" for text, count in counts[:5])
+                more = f" and {len(counts) - 5} more" if len(counts) > 5 else ""
+                lines.append(f"{source}: column '{name}': {sum(self.counts[name].values())} rows with categories the "
+                             f"model has never seen ({shown}{more}); they are encoded as all zeros")
+        return lines
+
+
+@dataclass
 class _Where:
     """Names the file, column and line of a bad value."""
 
@@ -251,8 +278,11 @@ class _Where:
     column: str
     lines: Sequence[int] | np.ndarray | None
 
+    def line(self, i: int) -> int:
+        return int(self.lines[i]) if self.lines is not None else i + 2
+
     def error(self, i: int, what: str) -> DataError:
-        return value_error(self.source, self.column, int(self.lines[i]) if self.lines is not None else i + 2, what)
+        return value_error(self.source, self.column, self.line(i), what)
 
 
 # --- target ----------------------------------------------------------------------------------------

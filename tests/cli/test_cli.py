@@ -127,7 +127,18 @@ def test_bad_inputs_exit_2(iris_npz, tmp_path):
                            "--set training.epochs")
     _assert_one_line_error(nnctl("predict", "configs/iris.yaml", "datasets/iris.csv"), "not an nnctl model")
     _assert_one_line_error(nnctl("predict", str(iris_npz), "datasets/auto_mpg.csv"),
-                           "no feature column 'sepal_length'")
+                           "none of the model's 4 feature columns (sepal_length, sepal_width, petal_length, "
+                           "petal_width); is this the data the model was trained for? (columns: name, cylinders")
+    wrong = "sepal_length,petal_length,petal_widht,bill\n1,2,3,4\n"
+    _assert_one_line_error(nnctl("predict", str(iris_npz), stdin=wrong),
+                           "<stdin>: no feature columns 'sepal_width', 'petal_width'; did you mean 'petal_widht' for "
+                           "'petal_width'? (columns: sepal_length, petal_length, petal_widht, bill); the model was "
+                           "trained on sepal_length, sepal_width, petal_length, petal_width")
+    _assert_one_line_error(nnctl("predict", "datasets/iris.csv", str(iris_npz)),
+                           f"datasets/iris.csv: not an nnctl model file (not a NumPy .npz archive); MODEL comes first: "
+                           f"nnctl predict {iris_npz} datasets/iris.csv")
+    _assert_one_line_error(nnctl("evaluate", "datasets/iris.csv", str(iris_npz)),
+                           f"MODEL comes first: nnctl evaluate {iris_npz} datasets/iris.csv")
     _assert_one_line_error(nnctl("predict", str(iris_npz), stdin=""), "<stdin>: no data")
     _assert_one_line_error(nnctl("evaluate", str(iris_npz), "missing.csv"), "missing.csv: file not found")
 

@@ -104,3 +104,38 @@ def test_init_then_train_names_the_model_after_the_config(tmp_path):
     trained = nnctl("train", "flowers.yaml", "-q", "--epochs", "2", cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["flowers.npz", "flowers.yaml"]  # not iris.npz
+
+
+MPG_HEADER = "cylinders,displacement,horsepower,weight,acceleration,model_year,origin"
+
+
+@pytest.fixture(scope="module")
+def mpg(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("mpg") / "mpg.npz"
+    result = nnctl("train", str(CONFIGS / "auto_mpg.yaml"), "-o", str(path), "-q", "--epochs", "3")
+    assert result.returncode == 0, result.stderr
+    return path
+
+
+def test_unseen_categories_warn_once_per_column_with_counts_and_strict_refuses_them(mpg, tmp_path):
+    rows = [MPG_HEADER, "8,307,130,3504,12,1970,USA", "8,307,130,3504,12,1970,Mars", "8,307,,3504,12,1970,Mars",
+            "4,97,88,2130,14.5,1970,Venus"]
+    data = "\n".join(rows) + "\n"
+    result = nnctl("predict", str(mpg), "-", stdin=data)
+    assert result.returncode == 0 and len(result.stdout.splitlines()) == 5
+    assert result.stderr == ("warning: <stdin>: column 'origin': 3 rows with categories the model has never seen "
+                             "('Mars' 2, 'Venus' 1); they are encoded as all zeros\n")
+    strict = nnctl("predict", str(mpg), "-", "--strict", stdin=data)
+    assert strict.returncode == 2 and strict.stdout.count("\n") <= 1  # the header at most: the first chunk fails
+    assert strict.stderr == ("error: <stdin>: column 'origin' line 3: category 'Mars' was not in the training data "
+                             "(Europe, Japan, USA); without --strict it is encoded as all zeros\n")
+    labelled = tmp_path / "labelled.csv"
+    labelled.write_text("\n".join([f"{MPG_HEADER},mpg", *(f"{r},20" for r in rows[1:])]) + "\n")
+    evaluated = nnctl("evaluate", str(mpg), str(labelled), "--json")
+    assert evaluated.returncode == 0 and "3 rows with categories the model has never seen" in evaluated.stderr
+    assert nnctl("evaluate", str(mpg), str(labelled), "--strict").returncode == 2
+
+
+def test_known_categories_say_nothing(mpg):
+    result = nnctl("predict", str(mpg), "-", stdin=f"{MPG_HEADER}\n8,307,130,3504,12,1970,Japan\n")
+    assert result.returncode == 0 and result.stderr == ""

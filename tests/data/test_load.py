@@ -68,7 +68,8 @@ def test_separate_validation_file(write_config, tmp_path):
 def test_data_errors_name_file_and_column(write_config):
     config = iris_config()
     config["data"]["target"] = "specie"
-    with pytest.raises(DataError, match="no target column 'specie'; did you mean 'species'"):
+    with pytest.raises(DataError, match=r"config.yaml:4: data.target: 'specie' is not a column of .*iris.csv; "
+                                        r"did you mean 'species'\? \(columns: sepal_length, "):
         _load(write_config, config)
     config = iris_config(loss="mse")
     with pytest.raises(DataError, match="target 'species' is not numeric"):
