@@ -139,7 +139,7 @@ def _features_table(model: Model) -> Table:
     for column in ("column", "kind", "center", "scale", "missing →", "inputs"):
         table.add_column(column, justify="right" if column in ("center", "scale", "missing →") else "left")
     for spec in pre.features:
-        kind = spec.kind + (" + missing flag" if spec.indicator else "")
+        kind = spec.kind + (" + flag" if spec.indicator else "")  # the 0/1 input of data.missing_indicators
         if spec.kind == "numeric":
             table.add_row(escape(spec.name), kind, f"{spec.center:.4g}", f"{spec.scale:.4g}", f"{spec.fill:.4g}", "")
         elif spec.kind == "date":  # the center and scale are the year's; a gap becomes the mean date

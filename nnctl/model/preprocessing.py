@@ -265,7 +265,8 @@ class Unseen:
                 counts = sorted(self.counts[name].items(), key=lambda item: (-item[1], item[0]))
                 shown = ", ".join(f"'{text}' {count}" for text, count in counts[:5])
                 more = f" and {len(counts) - 5} more" if len(counts) > 5 else ""
-                lines.append(f"{source}: column '{name}': {sum(self.counts[name].values())} rows with categories the "
+                rows = sum(self.counts[name].values())
+                lines.append(f"{source}: column '{name}': {rows} row{'s' if rows > 1 else ''} with categories the "
                              f"model has never seen ({shown}{more}); they are encoded as all zeros")
         return lines
 
