@@ -64,13 +64,18 @@ def seconds(text: str, order: str) -> float | None:
 def parse(values: Sequence[Any] | np.ndarray, order: str,
           is_missing: Any) -> tuple[np.ndarray, int | None]:
     """Seconds (n,) float64 of each value (NaN where `is_missing(value)`), and the index of the first value that is
-    not a date in `order` (None when all are)."""
+    not a date in `order` (None when all are). Each distinct text is parsed once: dates repeat."""
     out = np.empty(len(values), np.float64)
+    known: dict[str, float | None] = {}
     for i, value in enumerate(values):
         if is_missing(value):
             out[i] = np.nan
             continue
-        stamp = seconds(value, order) if isinstance(value, str) else None
+        if not isinstance(value, str):
+            return out, i
+        stamp = known.get(value, np.nan)
+        if stamp is not None and stamp != stamp:  # not parsed yet (NaN is never a parse's result)
+            stamp = known[value] = seconds(value, order)
         if stamp is None:
             return out, i
         out[i] = stamp
