@@ -47,7 +47,7 @@ def test_unknown_activation_names_file_line_key_and_closest(tmp_path):
     message = _error(path)
     assert message.startswith(f"{path}:7: model.layers[1].activation: unknown activation 'rleu'")
     assert "did you mean 'relu'?" in message
-    assert "valid: identity, leaky_relu, relu, sigmoid, softmax, tanh" in message
+    assert "valid: exp, identity, leaky_relu, relu, sigmoid, softmax, softplus, tanh" in message
 
 
 def test_unknown_key_suggests_the_valid_one(write_config):
@@ -216,7 +216,8 @@ def test_json_schema_describes_every_key_and_lists_registry_names():
     activation = defs["LayerConfig"]["properties"]["activation"]["anyOf"][0]
     assert activation["enum"] == sorted(ACTIVATIONS)
     assert "he_normal" in defs["ModelConfig"]["properties"]["init"]["enum"]
-    assert schema["properties"]["loss"]["anyOf"][0]["enum"] == ["binary_cross_entropy", "cross_entropy", "mse"]
+    assert schema["properties"]["loss"]["anyOf"][0]["enum"] == ["binary_cross_entropy", "cross_entropy", "huber",
+                                                                 "mae", "mse", "poisson"]
 
 
 def test_json_schema_is_json_and_deterministic():
