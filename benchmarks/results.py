@@ -13,6 +13,11 @@ imputation, the config's scaling, one-hot for text columns, standardised regress
 cannot match is listed under the table. Each library trains once per seed (seeds 0..N-1); the table
 shows the mean test metric and its spread. A row "matches" when nnctl's mean is at least scikit-learn's
 minus one point (0.01). Exits 1 when a row does not match.
+
+A `loss: poisson` config is a count regression: scikit-learn's MLPRegressor trains with `loss="poisson"` too
+(its output is exp), and the first metric is the mean Poisson deviance (lower is better; nnctl's is twice its
+test loss), which matches within one point of the deviance of predicting the training mean (the deviance's
+analogue of R²'s one point).
 """
 
 from __future__ import annotations
@@ -32,7 +37,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"
 TOLERANCE = 0.01
-PRIMARY = {"classification": ("accuracy", "f1"), "regression": ("r2", "rmse")}
+PRIMARY = {"classification": ("accuracy", "f1"), "regression": ("r2", "rmse"), "counts": ("deviance", "r2")}
+LOWER_IS_BETTER = ("rmse", "deviance")
 
 
 def split(frame: pd.DataFrame, target: str, task: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -62,7 +68,10 @@ def run_nnctl(config_path: Path, train_csv: Path, test_csv: Path, seed: int, ext
         overrides.append("data.validation_split=0")  # validation would only be reported: train on every row
     config = load_config(config_path, overrides)
     result = train(config, save=False)
-    return evaluate(result.model, test_csv)
+    scores = evaluate(result.model, test_csv)
+    if result.model.loss == "poisson":
+        scores["deviance"] = 2 * scores["loss"]  # poisson's loss is half the mean Poisson deviance
+    return scores
 
 
 SKLEARN_ACTIVATION = {"relu": "relu", "leaky_relu": "relu", "tanh": "tanh", "sigmoid": "logistic",
@@ -106,6 +115,14 @@ def sklearn_model(config: Any, frame: pd.DataFrame, features: list[str], task: s
         gaps.append("no gradient clipping")
     if config.data.class_weight:
         gaps.append("no class weights")
+    loss = config.loss.name if config.loss is not None else "mse"
+    output = config.model.layers[-1].activation
+    if loss == "poisson":
+        params["loss"] = "poisson"
+        if output not in (None, "exp"):
+            gaps.append(f"an exp output (nnctl: {output})")
+    elif task == "regression" and loss != "mse":
+        gaps.append(f"squared error through an identity output (nnctl: {loss}, {output or 'identity'} output)")
     stop = config.training.early_stopping
     if stop is not None:
         params.update(early_stopping=True, validation_fraction=config.data.validation_split or 0.1,
@@ -135,7 +152,7 @@ def sklearn_model(config: Any, frame: pd.DataFrame, features: list[str], task: s
 
 
 def run_sklearn(model: Any, train: pd.DataFrame, test: pd.DataFrame, features: list[str], target: str,
-                task: str) -> dict[str, float]:
+                task: str, counts: bool = False) -> dict[str, float]:
     from sklearn import metrics
 
     X_train = train[features].astype({f: str for f in features if train[f].dtype == object})
@@ -145,8 +162,18 @@ def run_sklearn(model: Any, train: pd.DataFrame, test: pd.DataFrame, features: l
         truth = test[target].astype(str)
         return {"accuracy": metrics.accuracy_score(truth, predicted),
                 "f1": metrics.f1_score(truth, predicted, average="macro")}
-    return {"r2": metrics.r2_score(test[target], predicted),
-            "rmse": float(np.sqrt(metrics.mean_squared_error(test[target], predicted)))}
+    scores = {"r2": metrics.r2_score(test[target], predicted),
+              "rmse": float(np.sqrt(metrics.mean_squared_error(test[target], predicted)))}
+    if counts:
+        scores["deviance"] = metrics.mean_poisson_deviance(test[target], predicted)
+    return scores
+
+
+def _null_deviance(train: pd.Series, test: pd.Series) -> float:
+    """The mean Poisson deviance on `test` of predicting the training mean for every row."""
+    from sklearn import metrics
+
+    return float(metrics.mean_poisson_deviance(test, np.full(len(test), train.mean())))
 
 
 def main() -> int:
@@ -158,6 +185,7 @@ def main() -> int:
     args = parser.parse_args()
     warnings.filterwarnings("ignore")  # sklearn's ConvergenceWarning when max_iter epochs end the run
     from nnctl.config.load import load_config
+    from nnctl.engine.losses import LOSSES
 
     names = args.only.split(",") if args.only else sorted(p.stem for p in CONFIGS.glob("*.yaml"))
     print(f"test metrics, mean ± standard deviation over seeds 0..{args.seeds - 1}; the same 80/20 split for both")
@@ -170,7 +198,8 @@ def main() -> int:
         frame = pd.read_csv(config_path.parent / config.data.train)
         target = config.data.target
         features = config.data.features or [c for c in frame.columns if c != target]
-        task = "regression" if config.loss == "mse" else "classification"
+        task = LOSSES[config.loss.name].task if config.loss else "regression"
+        counts = config.loss is not None and config.loss.name == "poisson"
         train, test = split(frame, target, task)
         ours, theirs, seconds = [], [], {"nnctl": 0.0, "sklearn": 0.0}
         with tempfile.TemporaryDirectory() as folder:
@@ -183,15 +212,16 @@ def main() -> int:
                 seconds["nnctl"] += time.perf_counter() - started
                 model, gaps = sklearn_model(config, frame, features, task, seed)
                 started = time.perf_counter()
-                theirs.append(run_sklearn(model, train, test, features, target, task))
+                theirs.append(run_sklearn(model, train, test, features, target, task, counts))
                 seconds["sklearn"] += time.perf_counter() - started
         if gaps:
             notes[name] = gaps
-        for i, metric in enumerate(PRIMARY[task]):
+        for i, metric in enumerate(PRIMARY["counts" if counts else task]):
             a = [float(s[metric]) for s in ours]
             b = [float(s[metric]) for s in theirs]
-            higher = metric != "rmse"
-            tolerance = TOLERANCE if higher else TOLERANCE * float(np.std(test[target]))
+            higher = metric not in LOWER_IS_BETTER
+            scale = _null_deviance(train[target], test[target]) if metric == "deviance" else np.std(test[target])
+            tolerance = TOLERANCE if higher else TOLERANCE * float(scale)
             ok = statistics.mean(a) >= statistics.mean(b) - tolerance if higher else \
                 statistics.mean(a) <= statistics.mean(b) + tolerance
             if i == 0 and not ok:

@@ -114,7 +114,8 @@ def network_table(title: str, sizes: list[int], activations: list[str], inits: l
 def show_model(path: str, model: Model, meta: dict[str, Any]) -> None:
     """`nnctl inspect`: architecture, preprocessing, classes, the training config and history."""
     net = model.network
-    stdout.print(f"[bold]{escape(path)}[/]: {model.task}, loss {model.loss}, {net.dtype.name}, "
+    stdout.print(f"[bold]{escape(path)}[/]: {model.task}, loss {_loss_text(model.loss, model.loss_options)}, "
+                 f"{net.dtype.name}, "
                  f"nnctl {meta['nnctl_version']}")
     inits = [layer.get("init", "-") for layer in model.setting("model", "layers") or []]
     stdout.print(network_table("network", net.sizes, net.activation_names,
@@ -184,11 +185,17 @@ def _show_history(model: Model, rows: int = 8) -> None:
             f"{k} {fmt(v)}" for k, v in history[best - 1].items() if k.startswith("val_")), markup=False)
 
 
+def _loss_text(name: str, options: dict[str, Any]) -> str:
+    """`huber (delta=0.5)`; a loss without parameters by its name alone."""
+    return f"{name} ({', '.join(f'{k}={v:g}' for k, v in options.items())})" if options else name
+
+
 def show_description(source: str, description: Description) -> None:
     """`nnctl check`: the network a config builds on its data, the inputs and rows, and the settings it resolves
     to (optimizer, schedule, training, early stopping, checkpoints, streaming, class weights)."""
-    dataset, layers = description.dataset, description.layers
-    stdout.print(network_table(f"{source}: {dataset.target.task}, loss {dataset.loss}", layers.sizes,
+    dataset, layers, given = description.dataset, description.layers, description.config.loss
+    loss = _loss_text(dataset.loss, given.hyperparameters() if given is not None else {})
+    stdout.print(network_table(f"{source}: {dataset.target.task}, loss {loss}", layers.sizes,
                                layers.activations, layers.inits, layers.dropout))
     rows_val = len(dataset.validation) if dataset.validation else 0
     stdout.print(f"inputs: {layers.sizes[0]} ({', '.join(dataset.preprocessor.input_names)})", markup=False)

@@ -192,8 +192,9 @@ class _NamedSection(_Section):
             if key not in accepted and getattr(self, key) is not None:
                 raise PydanticCustomError(
                     "unknown_key",
-                    "not used by {kind} '{name}' (its keys: {valid})",
-                    {"key": key, "kind": self._kind, "name": self.name, "valid": ", ".join(accepted)},
+                    "not used by {kind} '{name}' ({valid})",
+                    {"key": key, "kind": self._kind, "name": self.name,
+                     "valid": f"its keys: {', '.join(accepted)}" if accepted else "it takes no other keys"},
                 )
         for key in accepted:
             if getattr(self, key) is None:
@@ -257,6 +258,23 @@ class ScheduleConfig(_NamedSection):
         return SCHEDULES[self.name]
 
 
+class LossConfig(_NamedSection):
+    # `loss: huber` is `loss: {name: huber}`; the mapping form also sets the loss's parameters
+    _kind: ClassVar[str] = "loss"
+    name: LossName = Field(description="the loss; it fixes the task and the output layer, and which other keys "
+                           "apply")
+    delta: float | None = Field(None, gt=0, description="huber: the residual size where the loss turns from "
+                                "squared to absolute (default 1.0), in the units the loss sees")
+
+    def _implementation(self) -> Callable[..., Any]:
+        return type(LOSSES[self.name])
+
+
+def _loss_schema(schema: dict[str, Any]) -> None:
+    """The JSON Schema of `loss`: a loss's name, or the mapping with its parameters."""
+    schema["anyOf"].insert(0, {"enum": sorted(LOSSES), "type": "string"})
+
+
 class EarlyStoppingConfig(_Section):
     monitor: MonitorName = Field("val_loss", description="the metric to watch")
     patience: int = Field(10, ge=1, description="epochs without improvement before stopping")
@@ -283,12 +301,38 @@ class Config(_Section):
     seed: int = Field(0, ge=0, description="every random choice (init, split, shuffling, dropout) follows from it")
     data: DataConfig = Field(description="the CSV to train on, its target and features, and their preprocessing")
     model: ModelConfig = Field(description="the network's layers")
-    loss: LossName | None = Field(None, description="default: cross_entropy for text targets, else mse")
+    loss: LossConfig | None = Field(None, json_schema_extra=_loss_schema,  # type: ignore[arg-type]
+                                    description="a loss's name, or {name: huber, delta: 0.5}; default: "
+                                    "cross_entropy for text targets and for a softmax output, "
+                                    "binary_cross_entropy for a sigmoid output on 0/1 or text labels, "
+                                    "else mse (see docs/config.md)")
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig, description="the gradient descent rule")
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig, description="the learning rate per epoch")
     training: TrainingConfig = Field(default_factory=TrainingConfig,
                                      description="epochs, batches, early stopping and checkpoints")
     output: str | None = Field(None, description="where `train` saves the model unless -o is given")
+
+    @field_validator("loss", mode="before")
+    @classmethod
+    def _loss_by_name(cls, value: Any) -> Any:
+        """`loss: NAME` is `loss: {name: NAME}`; an unknown name is reported at `loss` itself."""
+        if isinstance(value, str):
+            if value not in LOSSES:
+                raise PydanticCustomError("unknown_name", unknown_name_message("loss", value, LOSSES))
+            return {"name": value}
+        if value is not None and not isinstance(value, Mapping):
+            raise PydanticCustomError("loss_form", "expected a loss's name, or a mapping of its name and "
+                                      "parameters, got {kind} {value}",
+                                      {"kind": type(value).__name__, "value": repr(value)})
+        return value
+
+    @model_validator(mode="after")
+    def _counts_stay_counts(self) -> Config:
+        if self.loss is not None and self.loss.name == "poisson" and self.data.target_scale == "standard":
+            raise PydanticCustomError(
+                "target_scale", "loss poisson predicts counts on their own scale, and standardising them would make "
+                "them negative; use data.target_scale: none (the default)", {"key": "data.target_scale"})
+        return self
 
     _source: str = PrivateAttr("<config>")
     _base_dir: Path = PrivateAttr(Path("."))

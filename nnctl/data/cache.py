@@ -57,7 +57,10 @@ def key(config: Config) -> str | None:
         return None  # let the loader say what is wrong with the file
     if sum(stat.st_size for _, stat in stats) < MIN_BYTES:
         return None
-    identity = {"format": FORMAT, "nnctl": __version__, "seed": config.seed, "loss": config.loss,
+    identity = {"format": FORMAT, "nnctl": __version__, "seed": config.seed,
+                "loss": config.loss.name if config.loss else None,
+                # with no loss, the output layer's activation decides it (a softmax output: classes)
+                "output_activation": config.model.layers[-1].activation,
                 "dtype": config.training.dtype,
                 # streaming runs never use this cache; its settings do not shape the in-memory arrays
                 "data": data.model_dump(mode="json", exclude={"streaming", "chunk_rows", "shuffle_buffer"}),

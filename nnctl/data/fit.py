@@ -153,8 +153,8 @@ def fit_target(series: pd.Series, task: str, *, binary: bool, target_scale: str,
         raise DataError(f"{source}: target '{series.name}' has only one class ({classes[0]!r}); "
                         "classification needs at least two")
     if binary and len(classes) != 2:
-        raise DataError(f"{source}: binary_cross_entropy needs exactly 2 classes, target '{series.name}' "
-                        f"has {len(classes)}; use loss: cross_entropy")
+        raise DataError(f"{source}: binary_cross_entropy (one sigmoid output unit) needs exactly 2 classes, target "
+                        f"'{series.name}' has {len(classes)}; use loss: cross_entropy with a softmax output")
     return TargetEncoder(str(series.name), task, classes=classes, binary=binary)
 
 

@@ -25,6 +25,8 @@ from nnctl.data.rules import (
     loss_name,
     no_training_rows,
     report_dropped,
+    require_counts,
+    require_labels,
     require_numeric_target,
     unseen_categories,
     warn_unseen,
@@ -97,11 +99,17 @@ def _load(config: Config, rng: np.random.Generator, warn: Warn,
     task, binary = LOSSES[loss].task, LOSSES[loss].binary
     if task == "regression":
         require_numeric_target(is_numeric(frame[data.target]), config, loss, train_path)
+    else:
+        require_labels(config, loss, frame[data.target], train_path, base)
+    if loss == "poisson":
+        require_counts(config, frame[data.target], train_path)
 
     sources = Sources(train_path)
     if data.validation:
         sources.validation = str(config.resolve(data.validation))
         val_frame = _read_clean(sources.validation, config, features, base, warn)[0]
+        if loss == "poisson":
+            require_counts(config, val_frame[data.target], sources.validation)
         train_frame = frame
     else:
         labels = None

@@ -1,7 +1,9 @@
 """The rules every way of loading data applies, in one place: a whole CSV in memory (`nnctl.data.memory`) and a
 CSV read chunk by chunk (`nnctl.data.streaming`, `nnctl.data.spill`) drop, check, warn and fail alike.
 
-- the target and feature columns a config (or a fine-tuned model) asks for, and the loss it implies;
+- the target and feature columns a config (or a fine-tuned model) asks for, and the loss it implies: the config's,
+  else one the output layer and the target decide (`loss_name`); a classification target must hold class labels
+  (text, booleans or integers), a poisson one counts (numbers >= 0);
 - rows without a target are dropped, with a warning; `data.missing` drops rows with gaps (`drop`, with a warning)
   or stops at the first (`error`); "no usable rows" and "no training rows" are errors;
 - a regression target must be numeric; class weights only exist for classes;
@@ -18,7 +20,7 @@ import pandas as pd
 
 from nnctl.config.schema import Config
 from nnctl.data.fit import is_numeric
-from nnctl.data.reader import line_of, require_columns
+from nnctl.data.reader import line_of, require_columns, series_line
 from nnctl.errors import ConfigError, DataError
 from nnctl.model.columns import absent, quoted
 from nnctl.model.preprocessing import Preprocessor, TargetEncoder
@@ -79,14 +81,70 @@ def feature_columns(config: Config, frame: pd.DataFrame, source: str, base: Mode
 
 
 def loss_name(config: Config, target: pd.Series, base: Model | None) -> str:
-    """The config's `loss`; left out, cross_entropy for a text (or boolean) target and mse for a numeric one. A
-    fine-tuned model keeps its own."""
-    if base is None:
-        return config.loss or ("mse" if is_numeric(target) else "cross_entropy")
-    if config.loss and config.loss != base.loss:
-        raise ConfigError(f"{config.source}: loss '{config.loss}' differs from the model's '{base.loss}'; "
-                          "a model keeps its loss and output layer")
-    return base.loss
+    """The config's `loss`; a fine-tuned model keeps its own. Left out, the output layer and the target decide:
+
+    - a softmax output classifies: cross_entropy (integer labels such as 0/1/2 are classes too);
+    - a sigmoid output on a 0/1 (or text, or boolean) target classifies two classes: binary_cross_entropy;
+    - otherwise cross_entropy for a text (or boolean) target and mse for a numeric one.
+
+    `target` holds the target's (first) labelled values."""
+    given = config.loss.name if config.loss is not None else None
+    if base is not None:
+        if given and given != base.loss:
+            raise ConfigError(f"{config.source}: loss '{given}' differs from the model's '{base.loss}'; "
+                              "a model keeps its loss and output layer")
+        return base.loss
+    if given:
+        return given
+    output = config.model.layers[-1].activation
+    numeric = is_numeric(target)
+    if output == "softmax":
+        return "cross_entropy"
+    if output == "sigmoid" and (not numeric or _zeros_and_ones(target)):
+        return "binary_cross_entropy"
+    return "mse" if numeric else "cross_entropy"
+
+
+def _zeros_and_ones(target: pd.Series) -> bool:
+    values = target.to_numpy(dtype=np.float64, na_value=np.nan)
+    return bool(np.isin(values, (0.0, 1.0)).all())
+
+
+def require_labels(config: Config, loss: str, target: pd.Series, source: str, base: Model | None) -> None:
+    """A classification loss needs class labels: a numeric target must hold integers (0, 1, 2), not fractions. The
+    ConfigError names the key that made it a classification: `loss`, or the softmax output layer's activation."""
+    if base is not None or not is_numeric(target):
+        return
+    values = target.to_numpy(dtype=np.float64, na_value=np.nan)
+    fractional = values != np.round(values)
+    if not fractional.any():
+        return
+    i = int(np.argmax(fractional))
+    found = (f"target '{config.data.target}' holds numbers that are not class labels ({values[i]:g} on line "
+             f"{series_line(target, i)} of {source})")
+    if config.loss is not None:
+        raise ConfigError(f"{config.source}: loss: {loss} classifies, but {found}; to predict the numbers use "
+                          "a regression loss (mse, mae or huber) with an identity output")
+    last = len(config.model.layers) - 1
+    raise ConfigError(f"{config.source}: model.layers[{last}].activation: softmax outputs class probabilities, "
+                      f"but {found}; to predict the numbers use activation: identity (loss mse)")
+
+
+def require_counts(config: Config, target: pd.Series, source: str) -> None:
+    """loss: poisson models counts: the target must not be negative."""
+    values = target.to_numpy(dtype=np.float64, na_value=np.nan)
+    negative = values < 0
+    if negative.any():
+        i = int(np.argmax(negative))
+        raise DataError(f"{source}: target '{config.data.target}' line {series_line(target, i)}: {values[i]:g} is "
+                        "negative; loss: poisson predicts counts (numbers >= 0); use loss: mse for signed targets")
+
+
+def loss_options(config: Config, base: Model | None) -> dict[str, float]:
+    """The loss's parameters (huber: delta): the config's, its defaults filled in; left out, a fine-tuned model's."""
+    if config.loss is not None:
+        return {key: float(value) for key, value in config.loss.hyperparameters().items()}
+    return dict(base.loss_options) if base is not None else {}
 
 
 def require_numeric_target(numeric: bool, config: Config, loss: str, source: str) -> None:

@@ -18,6 +18,7 @@ from nnctl.model import dates
 from nnctl.registry import not_found
 
 MAX_CLASSES = 20  # integer targets with at most this many values (and fewer than half the rows) are class codes
+COUNT_STARTS = (0, 1)  # other whole-number targets starting at one of these are counts (visits, claims): poisson
 MAX_CATEGORIES = 50  # text features with more values (or values in more than half the rows) are left out
 MIN_ROWS = 50  # below this, a 20% validation split is too few rows to judge (or stop) training by
 _COMMENT_AT = 38  # column where trailing comments start, so they line up
@@ -36,8 +37,10 @@ def starter_config(csv_path: str | Path, target: str, config_dir: str | Path = "
     """YAML text of a commented config that trains a network to predict `target` from the CSV's other columns.
 
     The task is classification when the target holds text or booleans, or integers with at most 20 distinct
-    values that are also fewer than half the labelled rows (class codes such as 0/1/2, not counts or amounts);
-    otherwise regression. `data.train` is written relative to `config_dir`, where the config will be saved."""
+    values that are also fewer than half the labelled rows (class codes such as 0/1/2; a softmax output makes
+    them classes); a count regression (loss poisson, softplus output) when it holds other whole numbers whose
+    smallest is 0 or 1 (visits, claims, events); otherwise regression (mse). `data.train` is written relative to
+    `config_dir`, where the config will be saved."""
     source = str(csv_path)
     frame = read_csv(csv_path)
     columns = [str(c) for c in frame.columns]
@@ -55,7 +58,7 @@ def starter_config(csv_path: str | Path, target: str, config_dir: str | Path = "
     first = min(max(16, 1 << (2 * n_inputs - 1).bit_length()), 64)
     second = max(16, first // 2)
     small = len(labels) < MIN_ROWS
-    classification = task == "classification"
+    classification, counts = task == "classification", task == "count regression"
 
     lines: list[tuple[str, str]] = [
         ("", f"Starter config: predict {_scalar(target)} from {_scalar(Path(csv_path).name)} ({task}), written by "
@@ -85,17 +88,18 @@ def starter_config(csv_path: str | Path, target: str, config_dir: str | Path = "
         ("  scale: standard", "numbers to mean 0, std 1, so one learning rate suits every input"),
         ("  missing: impute", "a missing number becomes the training mean, missing text a category"),
     ]
-    if not classification:
+    if counts:
+        lines.append(("  target_scale: none", "counts stay counts: loss poisson needs them as they are"))
+    elif not classification:
         lines.append(("  target_scale: standard", "the loss sees the target standardised: its units do not matter"))
-    output = "softmax" if classification else "identity"
+    output, output_note, loss = _output(task)
     lines += [
         ("model:", ""),
         ("  layers:", f"{n_inputs} inputs (one per number, one per category) -> {first} -> {second} -> output"),
         (f"    - {{units: {first}, activation: relu}}", "twice the inputs, rounded up to a power of two (16 to 64)"),
         (f"    - {{units: {second}, activation: relu}}", "narrowing towards the output"),
-        (f"    - {{activation: {output}}}", "one probability per class; units follow from the data" if classification
-         else "one unbounded number"),
-        (f"loss: {'cross_entropy' if classification else 'mse'}", _loss_note(labels, classification)),
+        (f"    - {{activation: {output}}}", output_note),
+        (f"loss: {loss}", _loss_note(labels, task)),
         ("optimizer:", ""),
         ("  name: adam", "per-weight step sizes: works on most tables without tuning"),
         ("  learning_rate: 0.001", "Adam's usual rate; raise it if the loss falls too slowly"),
@@ -125,16 +129,32 @@ def _task(labels: pd.Series, source: str, target: str) -> tuple[str, str]:
         kind = "booleans" if pd.api.types.is_bool_dtype(labels) else "text"
         return "classification", f"{kind}: classification, {_class_counts(labels)}"
     values = labels.to_numpy(dtype=np.float64)
-    if np.all(values == np.round(values)) and distinct <= MAX_CLASSES and distinct < len(labels) / 2:
+    whole = bool(np.all(values == np.round(values)))
+    if whole and distinct <= MAX_CLASSES and distinct < len(labels) / 2:
         return "classification", f"few distinct integers: class codes, {_class_counts(labels)}"
+    if whole and values.min() in COUNT_STARTS:
+        zeros = int(np.count_nonzero(values == 0))
+        return "count regression", (f"whole numbers from {values.min():g} to {values.max():g} ({distinct} distinct, "
+                                    f"{zeros} zeros): counts, a regression of their rate")
     return "regression", f"numbers with {distinct} distinct values: regression"
 
 
-def _loss_note(labels: pd.Series, classification: bool) -> str:
-    if not classification:
+def _output(task: str) -> tuple[str, str, str]:
+    """The output layer's activation, its comment, and the loss, for the task."""
+    if task == "classification":
+        return "softmax", "one probability per class; units follow from the data", "cross_entropy"
+    if task == "count regression":
+        return "softplus", "the rate log(1 + e^z): positive, so no count is predicted below 0", "poisson"
+    return "identity", "one unbounded number", "mse"
+
+
+def _loss_note(labels: pd.Series, task: str) -> str:
+    if task == "count regression":
+        return "counts: the Poisson likelihood of the rate (mse would predict negative counts)"
+    if task != "classification":
         return "mean squared error, the usual loss for predicting a number"
     if is_numeric(labels):
-        return "written out: for integer labels nnctl would otherwise choose regression (mse)"
+        return "written out, though the softmax output implies it: integer labels are classes here"
     return "one softmax output per class"
 
 

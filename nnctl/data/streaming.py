@@ -47,6 +47,8 @@ from nnctl.data.rules import (
     loss_name,
     no_training_rows,
     report_dropped,
+    require_counts,
+    require_labels,
     require_numeric_target,
     unseen_categories,
     warn_unseen,
@@ -165,6 +167,10 @@ class _Pass1:
             self.loss = loss_name(self.config, series, self.base)
         if self.task == "regression":
             require_numeric_target(self.kinds[self.target] == {"numeric"}, self.config, self.loss, self.path)
+        else:
+            require_labels(self.config, self.loss, series, self.path, self.base)
+        if self.loss == "poisson":
+            require_counts(self.config, series, self.path)
         codes, keys = target_codes(series) if self.task == "classification" else (None, [])
         held = self.splitter.held_out(len(frame), codes, keys)
         self.rows_validation += int(held.sum())

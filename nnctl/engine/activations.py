@@ -114,6 +114,48 @@ class Softmax(Activation):
         delta *= A
 
 
+class Exp(Activation):
+    """A = exp(min(Z, limit)); dA/dZ = A. Positive outputs: the rate of a count (loss: poisson).
+
+    Z is clipped at `limit` (30: e^30 ~ 1e13) so A stays finite in float32; the derivative ignores the clip (it is
+    A there too), so a unit pushed past the limit still gets a gradient back down."""
+
+    name = "exp"
+    limit = 30.0
+
+    def forward(self, Z: Array, scratch: Array | None = None) -> Array:
+        np.minimum(Z, self.limit, out=Z)
+        return np.exp(Z, out=Z)
+
+    def backward(self, A: Array, delta: Array, scratch: Array) -> None:
+        delta *= A
+
+
+class Softplus(Activation):
+    """A = log(1 + exp(Z)), computed as max(Z, 0) + log1p(exp(-|Z|)) so it never overflows; dA/dZ = sigmoid(Z)
+    = 1 - exp(-A). Positive outputs that grow linearly, not exponentially (loss: poisson)."""
+
+    name = "softplus"
+
+    def forward(self, Z: Array, scratch: Array | None = None) -> Array:
+        if scratch is None:
+            scratch = np.empty_like(Z)
+        np.abs(Z, out=scratch)
+        np.negative(scratch, out=scratch)
+        np.exp(scratch, out=scratch)
+        np.log1p(scratch, out=scratch)
+        np.maximum(Z, 0, out=Z)
+        Z += scratch
+        return Z
+
+    def backward(self, A: Array, delta: Array, scratch: Array) -> None:
+        # 1 - exp(-A) = -expm1(-A), exact also where A is tiny (Z very negative)
+        np.negative(A, out=scratch)
+        np.expm1(scratch, out=scratch)
+        np.negative(scratch, out=scratch)
+        delta *= scratch
+
+
 ACTIVATIONS: Registry[Activation] = Registry("activation")
-for _cls in (Activation, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax):
+for _cls in (Activation, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, Exp, Softplus):
     ACTIVATIONS[_cls.name] = _cls()

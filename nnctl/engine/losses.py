@@ -1,9 +1,13 @@
 """Loss functions: a batch-mean value, its gradient dL/dA, and the output delta dL/dZ.
 
 Y is (n_samples, n_outputs): one-hot rows for cross_entropy, 0/1 for binary_cross_entropy, the
-(possibly scaled) target for mse. For the matching output activation (softmax, sigmoid, identity)
-the output delta collapses to a multiple of `A - Y`, which is both cheaper and numerically exact.
+(possibly scaled) target for mse, mae and huber, the counts for poisson. For the matching output activation
+(softmax, sigmoid, identity; exp for poisson) the output delta of cross_entropy, binary_cross_entropy, mse and
+poisson collapses to a multiple of `A - Y`, which is both cheaper and numerically exact; mae and huber are not
+such a multiple and take the general route (gradient, then the activation's derivative).
 Optional row weights w (n_samples,) (class weights) turn the mean into mean_rows(w * row loss).
+
+A loss's constructor keywords are its config keys (`loss: {name: huber, delta: 0.5}`); `build_loss` makes one.
 """
 
 from __future__ import annotations
@@ -24,6 +28,13 @@ class Loss:
     allowed_activations: tuple[str, ...] = ()  # empty: any
     binary = False  # classification with two classes in one output unit (P of the second class), not one per class
     fused = True  # through `output_activation`, dL/dZ = fused_scale(A) * (A - Y): no gradient, no activation backward
+
+    def __init__(self) -> None:
+        """No parameters; a loss with some takes them as keyword arguments with defaults (its config keys)."""
+
+    def options(self) -> dict[str, float]:
+        """The parameters this instance was built with (`build_loss(name, **options)` makes it again)."""
+        return {}
 
     def _terms(self, A: Array, Y: Array, out: Array) -> None:
         """Per-element loss terms whose sum over a row is that row's loss, written to `out`."""
@@ -131,6 +142,114 @@ class MeanSquaredError(Loss):
         return 2.0 / A.size
 
 
+class MeanAbsoluteError(Loss):
+    """L = mean over rows and outputs of |A - Y|; dL/dA = sign(A - Y) / (n k), 0 where A = Y (a subgradient)."""
+
+    name = "mae"
+    task = "regression"
+    output_activation = "identity"
+    fused = False  # sign(A - Y) is no multiple of A - Y
+
+    def _terms(self, A: Array, Y: Array, out: Array) -> None:
+        np.subtract(A, Y, out=out)
+        np.abs(out, out=out)
+
+    def _norm(self, A: Array) -> int:
+        return int(A.size)
+
+    def gradient(self, A: Array, Y: Array, out: Array) -> None:
+        np.subtract(A, Y, out=out)
+        np.sign(out, out=out)
+        out *= 1.0 / out.size
+
+
+class Huber(Loss):
+    """L = mean over rows and outputs of h(A - Y): h(r) = r²/2 where |r| <= delta, delta (|r| - delta/2) beyond;
+    dL/dA = clip(A - Y, -delta, delta) / (n k). Squared error for small residuals, absolute error (times delta) for
+    large ones, so outliers pull less than under mse. `delta` is in the units the loss sees (the standardised
+    target under `data.target_scale: standard`)."""
+
+    name = "huber"
+    task = "regression"
+    output_activation = "identity"
+    fused = False  # the clipped residual is no multiple of A - Y
+
+    def __init__(self, delta: float = 1.0) -> None:
+        if not delta > 0:
+            raise ValueError(f"huber's delta must be > 0, got {delta}")
+        self.delta = float(delta)
+        self._buffer: Array | None = None  # |A - Y| while the terms are formed, grown once to the batch
+
+    def options(self) -> dict[str, float]:
+        return {"delta": self.delta}
+
+    def _terms(self, A: Array, Y: Array, out: Array) -> None:
+        # h = m (|r| - m/2) with m = min(|r|, delta): |r| and m are both needed, so |r| goes to a kept buffer
+        size = A.size
+        if self._buffer is None or self._buffer.size < size or self._buffer.dtype != A.dtype:
+            self._buffer = np.empty(size, A.dtype)
+        residual = self._buffer[:size].reshape(A.shape)
+        np.subtract(A, Y, out=residual)
+        np.abs(residual, out=residual)
+        np.minimum(residual, self.delta, out=out)
+        out *= 0.5  # m/2
+        residual -= out  # |r| - m/2
+        out *= residual
+        out *= 2.0
+
+    def _norm(self, A: Array) -> int:
+        return int(A.size)
+
+    def gradient(self, A: Array, Y: Array, out: Array) -> None:
+        np.subtract(A, Y, out=out)
+        np.clip(out, -self.delta, self.delta, out=out)
+        out *= 1.0 / out.size
+
+
+_EPS = {np.dtype(t).char: np.finfo(t).eps for t in (np.float32, np.float64)}
+
+
+class Poisson(Loss):
+    """Half the Poisson deviance of counts Y under rates A > 0 (from an exp or softplus output):
+    L = mean over rows and outputs of A - Y + Y log(Y / A), with 0 log 0 = 0; dL/dA = (1 - Y / A) / (n k).
+
+    It is the negative log-likelihood A - Y log A + log Y! less its value at A = Y, so the gradient is the
+    likelihood's and L is 0 for a perfect fit; 2 L is the mean Poisson deviance (scikit-learn's
+    `mean_poisson_deviance`). Through exp, dL/dZ = (A - Y) / (n k). A is clipped below at the float's machine
+    epsilon, so an output that underflowed to 0 gives a finite loss and gradient."""
+
+    name = "poisson"
+    task = "regression"
+    output_activation = "exp"
+    allowed_activations = ("exp", "softplus")
+
+    def _terms(self, A: Array, Y: Array, out: Array) -> None:
+        np.maximum(A, _EPS[A.dtype.char], out=out)
+        np.divide(Y, out, out=out)
+        np.maximum(out, _TINY[A.dtype.char], out=out)  # Y = 0: log of tiny, times Y = 0 below, is 0
+        np.log(out, out=out)
+        out *= Y
+        out += A
+        out -= Y
+
+    def _norm(self, A: Array) -> int:
+        return int(A.size)
+
+    def gradient(self, A: Array, Y: Array, out: Array) -> None:
+        np.maximum(A, _EPS[A.dtype.char], out=out)
+        np.divide(Y, out, out=out)
+        np.subtract(1, out, out=out)
+        out *= 1.0 / out.size
+
+
 LOSSES: Registry[Loss] = Registry("loss")
-for _cls in (CrossEntropy, BinaryCrossEntropy, MeanSquaredError):
+for _cls in (CrossEntropy, BinaryCrossEntropy, MeanSquaredError, MeanAbsoluteError, Huber, Poisson):
     LOSSES[_cls.name] = _cls()
+
+
+def build_loss(name: str, **options: float) -> Loss:
+    """A loss by its registered name, with its parameters (`build_loss("huber", delta=0.5)`); the registry's own
+    instance when there are none to set."""
+    if not options:
+        return LOSSES[name]
+    return type(LOSSES[name])(**options)

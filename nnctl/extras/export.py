@@ -9,7 +9,8 @@ The graph reproduces `nnctl predict` (to float32 rounding) in any ONNX runtime:
   (x - center) / scale; categorical columns: one-hot over the training categories (an unseen category is
   all zeros; "" and pandas' NA markers are the `<missing>` category), with ai.onnx.ml LabelEncoder (text ->
   category index) and Equal; Concat (and a Gather when the features interleave) gives the network inputs;
-- the dense layers: MatMul + Add and Relu, LeakyRelu (alpha 0.01), Sigmoid, Tanh, Softmax (or nothing);
+- the dense layers: MatMul + Add and Relu, LeakyRelu (alpha 0.01), Sigmoid, Tanh, Softmax, Exp (of Min(Z,
+  30), as nnctl clips), Softplus (or nothing);
 - outputs: classification `probabilities` float32 [N, classes] and `label` [N] (int64 when the class
   labels are integers, string otherwise); regression `prediction` float32 [N] on the target's scale.
 
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nnctl._version import __version__
-from nnctl.engine.activations import LeakyReLU
+from nnctl.engine.activations import Exp, LeakyReLU
 from nnctl.errors import InputError, require
 from nnctl.files import refuse_to_replace, replace_on_success
 from nnctl.model.preprocessing import BOOL_TEXT, MISSING, NA_VALUES, FeatureSpec
@@ -41,7 +42,7 @@ OPSET = 17  # ai.onnx: Softmax/ArgMax/Squeeze with today's semantics (13), Where
 ML_OPSET = 3  # ai.onnx.ml: LabelEncoder 2 (string keys -> int64 values, with a default)
 IR_VERSION = 8  # the IR that goes with opset 17, so older runtimes load the file too
 _ACTIVATION_OPS = {"relu": "Relu", "leaky_relu": "LeakyRelu", "sigmoid": "Sigmoid", "tanh": "Tanh",
-                   "softmax": "Softmax", "identity": None}
+                   "softmax": "Softmax", "exp": "Exp", "softplus": "Softplus", "identity": None}
 _MISSING_CODE = -2  # category index of a missing value when the model was not trained to impute
 
 
@@ -311,6 +312,9 @@ class _Graph:
                 A = self.node(op, [A], f"layers.{i}.{name}", alpha=LeakyReLU.alpha)
             elif op == "Softmax":
                 A = self.node(op, [A], f"layers.{i}.{name}", axis=-1)
+            elif op == "Exp":  # nnctl clips Z first, so a large Z gives the same finite rate
+                limit = self.const(f"layers.{i}.exp_limit", np.float32(Exp.limit))
+                A = self.node(op, [self.node("Min", [A, limit], f"layers.{i}.clipped")], f"layers.{i}.{name}")
             elif op is not None:
                 A = self.node(op, [A], f"layers.{i}.{name}")
         return A

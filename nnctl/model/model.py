@@ -13,6 +13,7 @@ import json
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import IO, Any
 
@@ -20,7 +21,7 @@ import numpy as np
 
 from nnctl._types import Array
 from nnctl._version import __version__
-from nnctl.engine.losses import LOSSES
+from nnctl.engine.losses import Loss, build_loss
 from nnctl.engine.metrics import Scores, batched_output
 from nnctl.engine.network import Network
 from nnctl.errors import ModelFileError, OutputError
@@ -48,6 +49,12 @@ class Model:
     history: list[dict[str, Any]] = field(default_factory=list)  # one row per epoch
     training: TrainingState | None = None  # where its run stands; None before training (and in `nnctl check`)
     provenance: Provenance = field(default_factory=Provenance)
+    loss_options: dict[str, float] = field(default_factory=dict)  # the loss's parameters (huber: delta)
+
+    @cached_property
+    def loss_function(self) -> Loss:
+        """The loss it is trained and scored with: `loss`, built with `loss_options`."""
+        return build_loss(self.loss, **self.loss_options)
 
     @property
     def task(self) -> str:
@@ -80,7 +87,7 @@ class Model:
         return scores.result()
 
     def _add(self, scores: Scores, A: Array, Y: Array, y: np.ndarray) -> None:
-        value = LOSSES[self.loss].value(A, Y, np.empty_like(A))
+        value = self.loss_function.value(A, Y, np.empty_like(A))
         scores.add(value, y, self.target.class_indices(A) if self.task == "classification" else self.target.values(A))
 
     # --- files -------------------------------------------------------------------------------------
@@ -102,6 +109,7 @@ class Model:
             "nnctl_version": __version__,
             "task": self.task,
             "loss": self.loss,
+            **({"loss_options": self.loss_options} if self.loss_options else {}),
             "network": {
                 "sizes": self.network.sizes,
                 "activations": self.network.activation_names,
@@ -218,6 +226,7 @@ def _from_parts(meta: dict[str, Any], entries: dict[str, np.ndarray], source: st
         preprocessor=Preprocessor.from_dict(meta["preprocessing"]),
         target=TargetEncoder.from_dict(meta["target"]),
         loss=meta["loss"],
+        loss_options=meta.get("loss_options", {}),
         config=meta.get("config", {}),
         history=meta.get("history", []),
         training=TrainingState.from_file(state, arrays),

@@ -15,7 +15,6 @@ import numpy as np
 
 from nnctl._types import Array
 from nnctl.data.rows import Rows
-from nnctl.engine.losses import LOSSES
 from nnctl.engine.metrics import RunningMetrics
 from nnctl.engine.optimizers import Optimizer
 from nnctl.engine.schedules import Schedule, improved, monitor_mode
@@ -131,7 +130,7 @@ class Loop:
 
     def _epoch(self, epoch: int) -> EpochStats:
         started = time.perf_counter()
-        network, loss, ws, B = self.model.network, LOSSES[self.model.loss], self.ws, self.batch
+        network, loss, ws, B = self.model.network, self.model.loss_function, self.ws, self.batch
         rng = self.rng if self.dropout else None
         self.running.reset()
         total = 0.0

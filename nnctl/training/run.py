@@ -20,6 +20,7 @@ import numpy as np
 from nnctl.config.schema import Config
 from nnctl.data.dataset import Dataset
 from nnctl.data.load import load_dataset
+from nnctl.data.rules import loss_options
 from nnctl.engine.network import Network, parameter_count
 from nnctl.engine.schedules import monitor_mode
 from nnctl.errors import ConfigError, InputError, ModelFileError, TrainingError, TrainingInterrupted
@@ -176,8 +177,9 @@ def _train(config: Config, dataset: Dataset, rng: np.random.Generator, base: Mod
         network.params[...] = base.network.params if last is None else last
     else:
         network.initialise(layers.inits, rng)
-    resolved = resolved_config(config, dataset, layers)
-    model = Model(network, dataset.preprocessor, dataset.target, dataset.loss, config=resolved)
+    options = loss_options(config, base)
+    resolved = resolved_config(config, dataset, layers, options)
+    model = Model(network, dataset.preprocessor, dataset.target, dataset.loss, config=resolved, loss_options=options)
     loop = build_loop(config, dataset, model, rng)
     dataset.open()
     model.provenance.streaming = dataset.sources.streaming

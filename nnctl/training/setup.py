@@ -15,7 +15,7 @@ from nnctl.config.schema import Config
 from nnctl.data.cache import spill_root
 from nnctl.data.dataset import Dataset
 from nnctl.data.load import load_dataset
-from nnctl.data.rules import Warn
+from nnctl.data.rules import Warn, loss_options
 from nnctl.engine.initializers import default_init
 from nnctl.engine.losses import LOSSES
 from nnctl.engine.metrics import metric_names
@@ -50,8 +50,14 @@ def resolve_layers(config: Config, dataset: Dataset) -> Layers:
     sizes[-1] = out.units or dataset.target.n_outputs
     where = f"{config.source}: model.layers[{len(layers) - 1}]"
     if loss.allowed_activations and activations[-1] not in loss.allowed_activations:
-        raise ConfigError(f"{where}.activation: loss '{loss.name}' needs a {loss.output_activation} output layer, "
-                          f"got '{activations[-1]}'")
+        allowed = " or ".join(loss.allowed_activations)
+        article = "an" if allowed[0] in "aeiou" else "a"
+        raise ConfigError(f"{where}.activation: loss '{loss.name}' needs {article} {allowed} output layer, got "
+                          f"'{activations[-1]}'; use activation: {loss.output_activation} (or leave it out)")
+    if loss.task == "regression" and activations[-1] == "softmax":
+        raise ConfigError(f"{where}.activation: a softmax output is for classes (its one unit would always output "
+                          f"1), but loss '{loss.name}' is a regression; use activation: {loss.output_activation} to "
+                          "predict numbers, or loss: cross_entropy to predict classes")
     if sizes[-1] != dataset.target.n_outputs:
         raise ConfigError(f"{where}.units: the data needs {dataset.target.n_outputs} output units for loss "
                           f"'{loss.name}', got {sizes[-1]}; omit units to infer it")
@@ -86,10 +92,12 @@ def _check_fits(config: Config, sizes: list[int], rows: int) -> None:
                           "available; use fewer units or layers (or dtype float32, a smaller batch_size)")
 
 
-def resolved_config(config: Config, dataset: Dataset, layers: Layers) -> dict[str, Any]:
-    """The config as trained: defaults filled in, output layer and loss resolved."""
+def resolved_config(config: Config, dataset: Dataset, layers: Layers,
+                    loss_options: dict[str, float] | None = None) -> dict[str, Any]:
+    """The config as trained: defaults filled in, output layer and loss resolved (a loss with parameters as the
+    mapping `{name: huber, delta: 1.0}`, any other by its name)."""
     resolved = config.model_dump(mode="json")
-    resolved["loss"] = dataset.loss
+    resolved["loss"] = {"name": dataset.loss, **loss_options} if loss_options else dataset.loss
     resolved["data"]["features"] = [spec.name for spec in dataset.preprocessor.features]
     for layer, units, act, init in zip(resolved["model"]["layers"], layers.sizes[1:], layers.activations,
                                        layers.inits, strict=True):
@@ -176,7 +184,8 @@ def describe(config: Config, warn: Warn) -> Description:
     try:
         dataset.verify()
         layers = resolve_layers(config, dataset)
-        model = Model(layers.network(config.training.dtype), dataset.preprocessor, dataset.target, dataset.loss)
+        model = Model(layers.network(config.training.dtype), dataset.preprocessor, dataset.target, dataset.loss,
+                      loss_options=loss_options(config, None))
         loop = build_loop(config, dataset, model, rng)
     finally:
         dataset.close()

@@ -47,7 +47,7 @@ def test_unknown_activation_names_file_line_key_and_closest(tmp_path):
     message = _error(path)
     assert message.startswith(f"{path}:7: model.layers[1].activation: unknown activation 'rleu'")
     assert "did you mean 'relu'?" in message
-    assert "valid: identity, leaky_relu, relu, sigmoid, softmax, tanh" in message
+    assert "valid: exp, identity, leaky_relu, relu, sigmoid, softmax, softplus, tanh" in message
 
 
 def test_unknown_key_suggests_the_valid_one(write_config):
@@ -149,6 +149,27 @@ def test_schedule_and_early_stopping_keys(write_config):
     assert "did you mean 'val_accuracy'?" in message
 
 
+def test_loss_is_a_name_or_a_mapping_with_its_parameters(write_config):
+    assert load_config(write_config(iris_config(loss="mse"))).loss.hyperparameters() == {}
+    huber = load_config(write_config(iris_config(loss="huber"))).loss
+    assert huber.name == "huber" and huber.hyperparameters() == {"delta": 1.0}
+    assert load_config(write_config(iris_config(loss={"name": "huber", "delta": 0.5}))).loss.delta == 0.5
+    assert load_config(write_config(iris_config(loss=None))).loss is None
+    path = write_config(iris_config(loss="hubr"))
+    message = _error(path)
+    assert message.startswith(f"{path}:") and "loss: unknown loss 'hubr'; did you mean 'huber'?" in message
+    assert "loss.delta: not used by loss 'mse' (it takes no other keys)" in _error(
+        write_config(iris_config(loss={"name": "mse", "delta": 1.0})))
+    assert "loss.delta: input should be greater than 0" in _error(
+        write_config(iris_config(loss={"name": "huber", "delta": 0})))
+    assert "loss: expected a loss's name, or a mapping of its name and parameters, got int 3" in _error(
+        write_config(iris_config(loss=3)))
+    assert load_config(write_config(iris_config(loss="mse")), ["loss={name: huber, delta: 2}"]).loss.delta == 2
+    config = iris_config()
+    del config["loss"]
+    assert load_config(write_config(config), ["loss.name=huber", "loss.delta=2"]).loss.delta == 2
+
+
 def test_dropout_range_and_not_on_the_output(write_config):
     layers = [{"units": 8, "dropout": 1.0}, {}]
     assert "model.layers[0].dropout" in _error(write_config(iris_config(model={"layers": layers})))
@@ -184,6 +205,7 @@ def test_json_schema_accepts_every_shipped_config():
     config = iris_config(schedule={"name": "plateau", "patience": 3}, training={"early_stopping": {"patience": 5}})
     config["data"]["class_weight"] = {"setosa": 2.0}
     assert _schema_errors(config) == []
+    assert _schema_errors(iris_config(loss={"name": "huber", "delta": 0.5})) == []
 
 
 def test_json_schema_rejects_misspelled_keys_and_unknown_names():
@@ -193,7 +215,8 @@ def test_json_schema_rejects_misspelled_keys_and_unknown_names():
     config = iris_config(model={"layers": [{"units": 8, "activation": "rleu"}, {"activation": "softmax"}]})
     assert len(errors := _schema_errors(config)) == 1 and errors[0].startswith("'rleu' is not valid")
     for bad in ({"trainig": {}}, {"loss": "hinge"}, {"optimizer": {"name": "adma"}},
-                {"schedule": {"name": "cosin"}}, {"optimizer": {"name": "sgd", "momentun": 0.9}}):
+                {"schedule": {"name": "cosin"}}, {"optimizer": {"name": "sgd", "momentun": 0.9}},
+                {"loss": {"name": "huber", "delt": 1}}, {"loss": {"name": "hubr"}}):
         assert _schema_errors(iris_config(**bad)), bad
 
 
@@ -216,7 +239,8 @@ def test_json_schema_describes_every_key_and_lists_registry_names():
     activation = defs["LayerConfig"]["properties"]["activation"]["anyOf"][0]
     assert activation["enum"] == sorted(ACTIVATIONS)
     assert "he_normal" in defs["ModelConfig"]["properties"]["init"]["enum"]
-    assert schema["properties"]["loss"]["anyOf"][0]["enum"] == ["binary_cross_entropy", "cross_entropy", "mse"]
+    assert schema["properties"]["loss"]["anyOf"][0]["enum"] == ["binary_cross_entropy", "cross_entropy", "huber",
+                                                                 "mae", "mse", "poisson"]
 
 
 def test_json_schema_is_json_and_deterministic():

@@ -28,6 +28,7 @@ def _write(csv: Path, target: str, folder: Path) -> Path:
     ("digits", "digit", "accuracy", 0.9),
     ("diabetes", "progression", "r2", 0.2),
     ("seattle_weather", "weather", "accuracy", 0.7),
+    ("doctor_visits", "mdvis", "r2", 0.05),
 ])
 def test_starter_configs_for_the_shipped_datasets_train_as_written(tmp_path, name, target, metric, floor):
     # As written, not with fewer epochs: at 100 epochs (or fewer, stopped early) each still trains in < 0.2 s.
@@ -50,7 +51,7 @@ def test_auto_mpg_leaves_out_name_and_one_hot_encodes_origin(tmp_path):
     config = load_config(_write(DATASETS / "auto_mpg.csv", "mpg", tmp_path))
     assert config.data.features == ["cylinders", "displacement", "horsepower", "weight", "acceleration",
                                     "model_year", "origin"]
-    assert config.loss == "mse" and config.data.target_scale == "standard"
+    assert config.loss is not None and config.loss.name == "mse" and config.data.target_scale == "standard"
     assert config.model.layers[-1].activation == "identity"
     assert "# left out name: text with 311 distinct values in 406 rows" in text
     origin = next(line for line in text.splitlines() if line.strip() == "- origin" or "- origin " in line)
@@ -58,6 +59,28 @@ def test_auto_mpg_leaves_out_name_and_one_hot_encodes_origin(tmp_path):
     horsepower = next(line for line in text.splitlines() if "- horsepower" in line)
     assert "6 missing values, imputed" in horsepower
     assert "8 rows have no mpg" in text
+
+
+def test_a_count_target_gets_poisson_with_a_positive_output(tmp_path):
+    """Whole numbers from 0 with many values: counts, so loss poisson, a softplus rate, target_scale none."""
+    text = starter_config(DATASETS / "doctor_visits.csv", "mdvis", tmp_path)
+    config = load_config(_write(DATASETS / "doctor_visits.csv", "mdvis", tmp_path))
+    assert config.loss is not None and config.loss.name == "poisson"
+    assert config.model.layers[-1].activation == "softplus" and config.data.target_scale == "none"
+    assert "(count regression)" in text.splitlines()[0]
+    assert "whole numbers from 0 to 69 (39 distinct, 1766 zeros): counts" in text
+    # whole numbers that do not start at 0 or 1 are a measure, not counts: mse, as before
+    diabetes = load_config(_write(DATASETS / "diabetes.csv", "progression", tmp_path / "d"))
+    assert diabetes.loss is not None and diabetes.loss.name == "mse" and diabetes.data.target_scale == "standard"
+
+
+def test_few_distinct_integers_are_classes_even_when_they_count(tmp_path):
+    """0..4 in 100 rows: at most 20 values in fewer than half the rows are class codes, whatever they mean."""
+    csv = tmp_path / "claims.csv"
+    csv.write_text("x,claims\n" + "".join(f"{(i * 7) % 13},{i % 5}\n" for i in range(100)))
+    config = load_config(_write(csv, "claims", tmp_path))
+    assert config.loss is not None and config.loss.name == "cross_entropy"
+    assert "integer labels are classes here" in starter_config(csv, "claims", tmp_path)
 
 
 def test_starter_text_is_deterministic():
@@ -73,7 +96,8 @@ def test_integer_class_codes_become_classification_and_odd_columns_are_left_out(
     csv.write_text("\n".join(rows) + "\n")
     text = starter_config(csv, "label", tmp_path)
     config = load_config(_write(csv, "label", tmp_path))
-    assert config.loss == "cross_entropy" and config.model.layers[-1].activation == "softmax"
+    assert config.loss is not None and config.loss.name == "cross_entropy"
+    assert config.model.layers[-1].activation == "softmax"
     assert config.data.features == ["x", "y"]
     assert "# left out row: counts the rows (0, 1, ...), an identifier" in text
     assert "# left out code: a different text in every row, an identifier" in text

@@ -12,6 +12,10 @@ CASES = [
     ("binary_cross_entropy", ["leaky_relu", "sigmoid"], 1),
     ("mse", ["tanh", "sigmoid", "identity"], 2),
     ("mse", ["sigmoid", "relu", "sigmoid"], 2),  # mse through a non-matching output activation
+    ("mae", ["softplus", "identity"], 2),
+    ("huber", ["tanh", "exp", "identity"], 2),
+    ("poisson", ["relu", "tanh", "exp"], 1),  # fused: (A - Y) / n
+    ("poisson", ["softplus", "softplus"], 2),  # through softplus' derivative
 ]
 
 
@@ -21,6 +25,8 @@ def _data(loss: str, n_out: int, rng: np.random.Generator, n: int = 7) -> tuple[
         return X, np.eye(n_out)[rng.integers(0, n_out, n)]
     if loss == "binary_cross_entropy":
         return X, rng.integers(0, 2, (n, 1)).astype(float)
+    if loss == "poisson":
+        return X, rng.poisson(2.0, (n, n_out)).astype(float)
     return X, rng.standard_normal((n, n_out))
 
 

@@ -91,6 +91,10 @@ def _cases(tmp: Path) -> dict[str, tuple[Path | dict[str, Any], list[str], Path]
         }, [], DATASETS / "breast_cancer.csv"),
         # regression: categorical origin, missing horsepower, target_scale standard; unseen and missing origins
         "auto_mpg": (CONFIGS / "auto_mpg.yaml", [], extra),
+        # counts: poisson rates through softplus (as shipped) and exp; a missing education imputed
+        "doctor_visits": (CONFIGS / "doctor_visits.yaml", [], DATASETS / "doctor_visits.csv"),
+        "doctor_visits_exp": (CONFIGS / "doctor_visits.yaml", ["model.layers[2].activation=exp"],
+                              DATASETS / "doctor_visits.csv"),
         # integer classes (cylinders); `<missing>` categories; a boolean column; features interleaved
         "cylinders": ({
             "seed": 2,
@@ -153,7 +157,8 @@ def predict_csv(model: Path, rows: Path, *args: str) -> tuple[list[str], list[li
     return header, lines
 
 
-@pytest.mark.parametrize("name", ["iris", "breast_cancer", "breast_cancer_binary", "auto_mpg", "cylinders"])
+@pytest.mark.parametrize("name", ["iris", "breast_cancer", "breast_cancer_binary", "auto_mpg", "cylinders",
+                                  "doctor_visits", "doctor_visits_exp"])
 def test_the_onnx_graph_matches_predict(models, tmp_path, name):
     onnx = pytest.importorskip("onnx")
     model, rows = models[name]
