@@ -125,10 +125,10 @@ def show_model(path: str, model: Model, meta: dict[str, Any]) -> None:
         stdout.print(f"target {model.target.name}: standardised for the loss (mean {model.target.center:.4g}, "
                      f"std {model.target.scale:.4g})", markup=False)
     _show_history(model)
-    import yaml
+    from nnctl.config.safe_yaml import dump
 
     stdout.print("[bold]trained with[/] (resolved config):")
-    stdout.print(yaml.safe_dump(model.config, sort_keys=False).rstrip(), markup=False)
+    stdout.print(dump(model.config).rstrip(), markup=False)
 
 
 def _features_table(model: Model) -> Table:
