@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -17,6 +17,9 @@ from rich.markup import escape
 from nnctl.cli.app import Format, LogFormat, app, errors, exit_130_on_interrupt
 from nnctl.cli.render import scores_table, show_description, show_model, stderr, summary_table
 from nnctl.errors import InputError, TrainingInterrupted
+
+if TYPE_CHECKING:
+    from nnctl.config.schema import Config
 
 
 def _overrides(set_: list[str] | None, **shorthands: Any) -> list[str]:
@@ -59,7 +62,7 @@ def train(
         bars = _bars(fail_under or [])
         overrides = _overrides(set_, **{"training.epochs": epochs, "seed": seed})
         cfg = load_config(config, overrides)
-        reporter = Reporter(quiet, log_format.value)
+        reporter = Reporter(quiet, log_format.value, monitor=_watched(cfg))
 
         def resume_hint(exc: TrainingInterrupted) -> str | None:
             if not exc.checkpoint:
@@ -78,6 +81,13 @@ def train(
             summary_table(summary)
         if json_:
             typer.echo(json.dumps(summary))
+
+
+def _watched(cfg: Config) -> str | None:
+    """The metric the run watches, which the progress line always shows: early stopping's, else plateau's."""
+    if cfg.training.early_stopping is not None:
+        return cfg.training.early_stopping.monitor
+    return cfg.schedule.monitor if cfg.schedule.name == "plateau" else None
 
 
 def _bars(items: list[str]) -> dict[str, float]:

@@ -63,7 +63,7 @@ def silence(fd: int) -> None:
 def summary_table(summary: dict[str, Any]) -> None:
     table = Table(title="training summary", show_header=False, title_justify="left")
     table.add_column(style="bold")
-    table.add_column()
+    table.add_column(overflow="fold")  # a long output path wraps; cut short with "…" it would be no use
     for key, value in summary.items():
         if value is None or (key == "stopped_early" and not value):
             continue
