@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 from rich.markup import escape
@@ -45,9 +46,10 @@ class LiveLine:
     `elapsed` once done), val_loss, val_accuracy or val_r2, the learning rate, and a bar in whatever room is
     left. What does not fit is left out whole, never cut short."""
 
-    def __init__(self, total: int, done: int, monitor: str | None) -> None:
-        self.total, self.first, self.monitor = total, done, monitor
-        self.started = time.monotonic()
+    def __init__(self, total: int, done: int, monitor: str | None,
+                 now: Callable[[], float] = time.monotonic) -> None:
+        self.total, self.first, self.monitor, self.now = total, done, monitor, now
+        self.started = now()
         self.state: tuple[int, dict[str, float]] = (done, {})  # epoch and history row, replaced in one step
         self.finished_at: float | None = None
 
@@ -56,14 +58,14 @@ class LiveLine:
 
     def finish(self) -> None:
         if self.finished_at is None:
-            self.finished_at = time.monotonic()
+            self.finished_at = self.now()
 
     def _time(self, epoch: int) -> str:
         if self.finished_at is not None:
             return f"elapsed {clock(self.finished_at - self.started)}"
         if epoch <= self.first:
             return "eta -:--"
-        per_epoch = (time.monotonic() - self.started) / (epoch - self.first)
+        per_epoch = (self.now() - self.started) / (epoch - self.first)
         return f"eta {clock(per_epoch * (self.total - epoch))}"
 
     def _metrics(self, row: dict[str, float]) -> tuple[list[str], list[str]]:
