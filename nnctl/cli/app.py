@@ -12,16 +12,49 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.markup import escape
+from typer.core import TyperCommand, TyperGroup
 
 from nnctl._version import __version__
 from nnctl.cli.render import silence, stderr
 from nnctl.errors import NnctlError, TrainingInterrupted
 
-app = typer.Typer(
+_Function = TypeVar("_Function", bound=Callable[..., Any])
+
+
+class _FlagsTakeNoValue:
+    """--help shows no value placeholder after a flag: Typer (0.29) writes `--quiet <bool>`, as if it took one."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params: list[Any] = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:
+            if getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""  # shown as the placeholder; a flag's errors name its option, never this
+        return params
+
+
+class _Command(_FlagsTakeNoValue, TyperCommand):
+    pass
+
+
+class _Group(_FlagsTakeNoValue, TyperGroup):
+    pass
+
+
+class _Typer(typer.Typer):
+    """Every command is a `_Command`, without each `@app.command()` saying so."""
+
+    def command(self, *args: Any, cls: type[TyperCommand] | None = None,
+                **kwargs: Any) -> Callable[[_Function], _Function]:
+        decorator: Callable[[_Function], _Function] = super().command(*args, cls=cls or _Command, **kwargs)
+        return decorator
+
+
+app = _Typer(
+    cls=_Group,
     name="nnctl",
     help="Train neural networks from YAML config files, and predict with them.",
     no_args_is_help=True,

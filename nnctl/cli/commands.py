@@ -22,6 +22,9 @@ from nnctl.errors import InputError, ModelFileError, TrainingInterrupted
 if TYPE_CHECKING:
     from nnctl.model.model import Model
 
+if TYPE_CHECKING:
+    from nnctl.config.schema import Config
+
 
 def _overrides(set_: list[str] | None, **shorthands: Any) -> list[str]:
     values = list(set_ or [])
@@ -63,7 +66,7 @@ def train(
         bars = _bars(fail_under or [])
         overrides = _overrides(set_, **{"training.epochs": epochs, "seed": seed})
         cfg = load_config(config, overrides)
-        reporter = Reporter(quiet, log_format.value)
+        reporter = Reporter(quiet, log_format.value, monitor=_watched(cfg))
 
         def resume_hint(exc: TrainingInterrupted) -> str | None:
             if not exc.checkpoint:
@@ -82,6 +85,13 @@ def train(
             summary_table(summary)
         if json_:
             typer.echo(json.dumps(summary))
+
+
+def _watched(cfg: Config) -> str | None:
+    """The metric the run watches, which the progress line always shows: early stopping's, else plateau's."""
+    if cfg.training.early_stopping is not None:
+        return cfg.training.early_stopping.monitor
+    return cfg.schedule.monitor if cfg.schedule.name == "plateau" else None
 
 
 def _bars(items: list[str]) -> dict[str, float]:

@@ -64,7 +64,7 @@ def silence(fd: int) -> None:
 def summary_table(summary: dict[str, Any]) -> None:
     table = Table(title="training summary", show_header=False, title_justify="left")
     table.add_column(style="bold")
-    table.add_column()
+    table.add_column(overflow="fold")  # a long output path wraps; cut short with "…" it would be no use
     for key, value in summary.items():
         if value is None or (key == "stopped_early" and not value):
             continue
@@ -127,10 +127,10 @@ def show_model(path: str, model: Model, meta: dict[str, Any]) -> None:
         stdout.print(f"target {model.target.name}: standardised for the loss (mean {model.target.center:.4g}, "
                      f"std {model.target.scale:.4g})", markup=False)
     _show_history(model)
-    import yaml
+    from nnctl.config.safe_yaml import dump
 
     stdout.print("[bold]trained with[/] (resolved config):")
-    stdout.print(yaml.safe_dump(model.config, sort_keys=False).rstrip(), markup=False)
+    stdout.print(dump(model.config).rstrip(), markup=False)
 
 
 def _features_table(model: Model) -> Table:

@@ -1,5 +1,8 @@
 """Loading a config: the YAML file, `KEY=VALUE` overrides of dotted keys, and validation errors as one line
 that names the file, the line and the key (`iris.yaml:12: training.epochs: expected an integer, got ...`).
+
+Files and override values are read by `nnctl.config.safe_yaml`: YAML 1.2 numbers (`1e-3`), and limits that
+refuse hostile files (alias bombs, deep nesting, huge files) before they cost time or memory.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from nnctl.config.safe_yaml import MAX_BYTES, YamlError, parse
 from nnctl.config.schema import Config
 from nnctl.errors import ConfigError, OverrideError
 
@@ -49,10 +53,12 @@ def apply_override(raw: dict[str, Any], assignment: str) -> tuple[str | int, ...
         if not sep:
             raise ValueError(assignment)
         path = parse_key(key.strip())
-        value = yaml.safe_load(text) if text.strip() else None
-    except (ValueError, yaml.YAMLError):
+        value = parse(text)[0] if text.strip() else None
+    except ValueError:
         raise OverrideError(assignment,
                             "expected KEY=VALUE with a dotted key, e.g. {overrides} training.epochs=5") from None
+    except YamlError as exc:
+        raise OverrideError(assignment, exc.problem) from None
     node: Any = raw
     for depth, part in enumerate(path[:-1]):
         where = dotted(path[: depth + 1])
@@ -105,12 +111,19 @@ def _describe(error: Mapping[str, Any]) -> str:
         what = next((v for k, v in expected.items() if kind.startswith(k)), kind.removesuffix("_type"))
         if kind == "model_type":
             what = "a mapping"
-        return f"expected {what}, got {type(value).__name__} {value!r}"
+        return f"expected {what}, got {type(value).__name__} {value!r}{_hint(kind, value)}"
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal", "too_short"):
         return f"{error['msg'].lower()}, got {value!r}" if kind != "too_short" else error["msg"].lower()
     if kind == "literal_error":
         return f"unknown value {value!r}; {error['msg'].lower()}"
     return str(error["msg"])
+
+
+def _hint(kind: str, value: Any) -> str:
+    """What to write instead, where YAML's reading of a value may surprise: `yes` is a string."""
+    if kind == "bool_type" and isinstance(value, str) and value.lower() in ("yes", "no", "on", "off", "y", "n"):
+        return "; write true or false (yes, no, on and off are strings in YAML 1.2)"
+    return ""
 
 
 def _error(error: Mapping[str, Any], source: str, lines: Mapping[tuple[str | int, ...], int],
@@ -129,28 +142,37 @@ def _error(error: Mapping[str, Any], source: str, lines: Mapping[tuple[str | int
     return ConfigError(f"{prefix}: {where}: {problem}")
 
 
-def read_yaml(path: str | Path, what: str = "config") -> tuple[str, Any]:
-    """A YAML file's text and its parsed value; a ConfigError names the file (and line) when either fails."""
+def read_yaml(path: str | Path, what: str = "config") -> tuple[Any, dict[tuple[str | int, ...], int]]:
+    """A YAML file's value and the line of each key path in it (`line_index`); a ConfigError names the file (and
+    line) when it cannot be read, is not YAML, or is refused as hostile (see `nnctl.config.safe_yaml`)."""
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as handle:  # at most one byte past the limit: /dev/zero is not read to the end
+            data = handle.read(MAX_BYTES + 1)
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{source}: {what} file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{source}: cannot read the {what} file ({exc.__class__.__name__}: {exc})") from None
+    if len(data) > MAX_BYTES:
+        raise ConfigError(f"{source}: the {what} file is larger than {MAX_BYTES // 1024} KiB (the limit); a {what} "
+                          "names its data files, it does not hold data")
+    return parse_text(text, source)
+
+
+def parse_text(text: str, source: str) -> tuple[Any, dict[tuple[str | int, ...], int]]:
+    """YAML text's value and its keys' lines; a ConfigError names `source` and the line when it is refused."""
     try:
-        return text, yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark else source
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+        value, node = parse(text)
+    except YamlError as exc:
+        where = f"{source}:{exc.line}" if exc.line else source
+        raise ConfigError(f"{where}: {exc.problem}") from None
+    return value, line_index(node)
 
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     """Read, override and validate a YAML config; any problem is a ConfigError naming file, line and key."""
-    text, raw = read_yaml(path)
-    lines = line_index(yaml.compose(text))  # parsed above, so this cannot fail
+    raw, lines = read_yaml(path)
     return config_from(raw, str(path), Path(path).parent, overrides, lines)
 
 

@@ -9,7 +9,7 @@ trial, the search method (`grid` or `random`), a trial budget, a seed for the dr
     trials: 12                        # random: this many draws; grid: at most this many points
     seed: 0
     space:
-      optimizer.learning_rate: {low: 1.0e-4, high: 1.0e-1, log: true}   # a range (random only)
+      optimizer.learning_rate: {low: 1e-4, high: 1e-1, log: true}       # a range (random only)
       model.layers[0].units: [8, 16, 32]                                 # a list of choices
     output: ../../sweeps/iris         # results.csv, results.json, best.npz
 
@@ -33,9 +33,9 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-import yaml
 
-from nnctl.config.load import config_from, key_line, line_index, load_config, parse_key, read_yaml
+from nnctl.config.load import config_from, key_line, load_config, parse_key, parse_text, read_yaml
+from nnctl.config.safe_yaml import dump_scalar
 from nnctl.config.schema import Config
 from nnctl.engine.schedules import monitor_mode
 from nnctl.errors import ConfigError, OverrideError, require
@@ -135,9 +135,8 @@ def trial_overrides(values: Mapping[str, Any]) -> list[str]:
 
 
 def yaml_scalar(value: Any) -> str:
-    """A value as `--set` text that YAML reads back as the same value (1e-05 needs its `.0` in YAML 1.1)."""
-    text = yaml.safe_dump(value, default_flow_style=True, width=1 << 30)
-    return text.removesuffix("\n...\n").strip()
+    """A value as `--set` text that the config loader reads back as the same value (`'1e-3'` stays a string)."""
+    return dump_scalar(value)
 
 
 class _Problems:
@@ -253,7 +252,7 @@ def trial_config(base: str | Mapping[str, Any], overrides: Sequence[str], base_d
                  source: str = "<base config>") -> Config:
     """A config from the base config's YAML text (or parsed mapping) plus `--set` overrides; relative paths
     in it resolve against `base_dir`. No file is read, so this works on a worker without the config file."""
-    raw = yaml.safe_load(base) if isinstance(base, str) else copy.deepcopy(dict(base))
+    raw = parse_text(base, source)[0] if isinstance(base, str) else copy.deepcopy(dict(base))
     return config_from(raw, source, Path(base_dir), overrides)
 
 
@@ -264,8 +263,8 @@ def load_sweep(path: str | Path, on_warning: Callable[[str], None] | None = None
     cannot compute fails here, before any trial runs."""
     warn = on_warning or (lambda message: None)
     source = str(path)
-    text, raw = read_yaml(path, "sweep")
-    problem = _Problems(source, line_index(yaml.compose(text)))  # parsed above, so this cannot fail
+    raw, lines = read_yaml(path, "sweep")
+    problem = _Problems(source, lines)
     if not isinstance(raw, dict):
         raise problem(f"expected a mapping with the keys {', '.join(SWEEP_KEYS)}; got {type(raw).__name__}")
     for key in raw:
@@ -302,7 +301,7 @@ def load_sweep(path: str | Path, on_warning: Callable[[str], None] | None = None
         config = load_config(base)
     except ConfigError as exc:
         raise problem(str(exc), "base") from None
-    base_raw = yaml.safe_load(base.read_text(encoding="utf-8"))
+    base_raw = read_yaml(base)[0]  # as load_config read it
     plan = _plan(space, method, budget, seed, warn, problem)
     _check_space_values(space, base, problem)
     for number, values in enumerate(plan, start=1):

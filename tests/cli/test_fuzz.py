@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import copy
 import random
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +23,7 @@ from hypothesis import strategies as st
 
 from nnctl.cli import app
 
-from conftest import DATASETS, iris_config
+from conftest import DATASETS, ROOT, iris_config
 from hostile import FUZZ, _check, _fresh, hostile_csv, runner
 
 # numpy's warnings would reach a user's terminal as extra lines; here they fail the case instead
@@ -161,3 +164,62 @@ def test_numerically_hostile_but_valid_data(tmp_path, case):
     _check(result, tmp_path, {"d.csv", "c.yaml", "m.npz"})
     if case in ("huge", "constant", "tiny", "one_per_class"):
         assert result.exit_code == 0, result.stderr
+
+
+# --- hostile config files: refused while loading, at once -------------------------------------------------
+
+_BOMB = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{c}: &{c} [{','.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True))
+HOSTILE_CONFIGS = {
+    "bomb": (_BOMB, ":5: aliases expand to more than 10,000 values (limit 10,000)"),
+    "aliases": ("a: &a 1\nb: [" + ",".join(["*a"] * 200) + "]\n", ":2: too many aliases (limit 100)"),
+    "deep": ("[" * 5000 + "]" * 5000 + "\n", ":1: nested more than 64 levels deep (limit 64)"),
+    "deep_block": ("data:\n" + "".join(" " * i + "- \n" for i in range(1, 200)), ":65: nested more than 64 levels"),
+    "recursive": ("data: &d {train: *d}\n", ":1: the alias *d is inside the collection it refers to"),
+    "huge": ("# padding\n" * 30_000, ": the config file is larger than 256 KiB (the limit)"),
+    "values": ("data: {features: [" + ",".join(["x"] * 30_000) + "]}\n", ":1: more than 10,000 values"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_CONFIGS))
+def test_hostile_configs_are_refused_at_once(tmp_path, case):
+    """An alias bomb hung `check` past 20 s, and deep nesting ended in RecursionError: now exit 2, one line."""
+    text, fragment = HOSTILE_CONFIGS[case]
+    path = tmp_path / f"{case}.yaml"
+    path.write_text(text)
+    for args in (["check", str(path)], ["train", str(path), "-o", str(tmp_path / "m.npz")]):
+        started = time.perf_counter()
+        result = runner.invoke(app, args)
+        seconds = time.perf_counter() - started
+        _check(result, tmp_path, {path.name})
+        assert result.exit_code == 2 and result.stderr.startswith(f"error: {path}{fragment}"), result.stderr
+        assert seconds < 5, seconds  # at most ~0.5 s (10,000 values); generous for a loaded machine
+
+
+@pytest.mark.parametrize("case", ["bomb", "deep"])
+def test_hostile_configs_in_a_real_process(tmp_path, case):
+    """The whole process: exit 2, one line on stderr, no traceback, no hang."""
+    text, fragment = HOSTILE_CONFIGS[case]
+    path = tmp_path / f"{case}.yaml"
+    path.write_text(text)
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "nnctl", "check", str(path)], capture_output=True, text=True,
+                          cwd=ROOT, timeout=60)
+    seconds = time.perf_counter() - started
+    assert done.returncode == 2 and done.stdout == "", done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {path}{fragment}"), done.stderr
+    assert seconds < 10, seconds  # ~0.5 s, nearly all of it Python's and NumPy's start
+
+
+def test_hostile_sweep_files_and_overrides_are_refused(tmp_path):
+    from nnctl.config.load import load_config
+    from nnctl.errors import ConfigError
+    from nnctl.sweep.plan import load_sweep
+
+    (tmp_path / "sweep.yaml").write_text(f"base: c.yaml\nmetric: val_accuracy\n{_BOMB}")
+    with pytest.raises(ConfigError, match=r"sweep\.yaml:7: aliases expand to more than 10,000 values"):
+        load_sweep(tmp_path / "sweep.yaml")
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(iris_config()))
+    with pytest.raises(ConfigError, match=r"^overrides data.features=\[\[\[.*: nested more than 64 levels deep"):
+        load_config(tmp_path / "c.yaml", ["data.features=" + "[" * 1000])

@@ -10,7 +10,7 @@ from nnctl.config.schema import OptimizerConfig, ScheduleConfig, json_schema
 from nnctl.engine.activations import ACTIVATIONS
 from nnctl.errors import ConfigError
 
-from conftest import iris_config
+from conftest import DATASETS, iris_config
 
 
 def _error(path, overrides=()) -> str:
@@ -247,3 +247,77 @@ def test_json_schema_is_json_and_deterministic():
     text = json.dumps(json_schema())
     assert json.loads(text) == json_schema()
     assert json.dumps(json_schema()) == text
+
+
+# --- numbers as people write them (YAML 1.2), hostile files -------------------------------------------------
+
+NUMBER_FORMS = [("1e-3", 0.001), ("3E-4", 0.0003), ("+1e3", 1000.0), (".5", 0.5), ("2.5e-1", 0.25),
+                ("1_000", 1000)]
+
+
+def _iris_yaml(tmp_path, learning_rate: str = "0.01", extra: str = "", name: str = "c.yaml"):
+    path = tmp_path / name
+    path.write_text(f"data:\n  train: {DATASETS / 'iris.csv'}\n  target: species\n"
+                    "model:\n  layers: [{units: 8}, {activation: softmax}]\n"
+                    f"optimizer:\n  name: sgd\n  learning_rate: {learning_rate}\n"
+                    f"training:\n  epochs: 1_000\n  batch_size: 16\n{extra}")
+    return path
+
+
+@pytest.mark.parametrize(("text", "expected"), NUMBER_FORMS)
+def test_numbers_in_every_form_in_a_config_file(tmp_path, text, expected):
+    config = load_config(_iris_yaml(tmp_path, text))
+    assert config.optimizer.learning_rate == expected and config.training.epochs == 1000
+
+
+@pytest.mark.parametrize(("text", "expected"), NUMBER_FORMS)
+def test_numbers_in_every_form_in_overrides(tmp_path, text, expected):
+    path = _iris_yaml(tmp_path)
+    config = load_config(path, [f"optimizer.learning_rate={text}", "optimizer.momentum=.5", "training.epochs=1_500",
+                                "data.validation_split=2e-1"])
+    assert config.optimizer.learning_rate == expected and config.optimizer.momentum == 0.5
+    assert config.training.epochs == 1500 and config.data.validation_split == 0.2
+    assert _error(path, ["optimizer.learning_rate=-2.5e-1"]) == (
+        "--set optimizer.learning_rate: input should be greater than 0, got -0.25")
+
+
+def test_number_errors_keep_their_file_line(tmp_path):
+    path = _iris_yaml(tmp_path, "-2.5e-1")
+    assert _error(path) == f"{path}:8: optimizer.learning_rate: input should be greater than 0, got -0.25"
+    path = _iris_yaml(tmp_path, "3e-3", extra="  shuffle: 1e3\n")
+    assert _error(path) == f"{path}:12: training.shuffle: expected true or false, got float 1000.0"
+    path = _iris_yaml(tmp_path, "3e-3", extra="seed: 1e3\n")
+    assert _error(path) == f"{path}:12: seed: expected an integer, got float 1000.0"
+
+
+def test_quoted_numbers_and_yes_no_on_off_are_strings(tmp_path):
+    path = _iris_yaml(tmp_path, '"1e-3"')
+    assert _error(path) == f"{path}:8: optimizer.learning_rate: expected a number, got str '1e-3'"
+    assert load_config(_iris_yaml(tmp_path), ["output=on", "data.target=yes"]).output == "on"
+    assert load_config(_iris_yaml(tmp_path), ["output='1e-3'"]).output == "1e-3"
+    assert load_config(_iris_yaml(tmp_path), ["training.shuffle=false"]).training.shuffle is False
+    path = _iris_yaml(tmp_path, extra="  shuffle: yes\n")
+    assert _error(path) == (f"{path}:12: training.shuffle: expected true or false, got str 'yes'; write true or "
+                            "false (yes, no, on and off are strings in YAML 1.2)")
+    assert _error(path, ["training.shuffle=off"]).startswith("--set training.shuffle: expected true or false, "
+                                                             "got str 'off'; write true or false")
+
+
+def test_hostile_files_and_overrides_are_refused_with_file_and_line(tmp_path):
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+        f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True)))
+    assert _error(bomb) == (f"{bomb}:5: aliases expand to more than 10,000 values (limit 10,000); a config needs "
+                            "no YAML anchors at this scale")
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("data: " + "[" * 5000 + "]" * 5000 + "\n")
+    assert _error(deep) == f"{deep}:1: nested more than 64 levels deep (limit 64); a config needs a few"
+    huge = tmp_path / "huge.yaml"
+    huge.write_text("# padding\n" * 30_000)
+    assert _error(huge) == (f"{huge}: the config file is larger than 256 KiB (the limit); a config names its data "
+                            "files, it does not hold data")
+    path = _iris_yaml(tmp_path)
+    assert _error(path, ["data.features=" + "[" * 100 + "]" * 100]) == (
+        "--set data.features=" + "[" * 100 + "]" * 100 + ": nested more than 64 levels deep (limit 64); a config "
+        "needs a few")
+    assert _error(path, ["data.features=[a"]).startswith("--set data.features=[a: invalid YAML: expected ',' or ']'")
