@@ -32,7 +32,8 @@ app = typer.Typer(
 
 # The library's arguments that errors name (`NnctlError.arguments`), as the flags that set them.
 FLAGS = {"overrides": "--set", "require": "--fail-under", "output": "-o", "resume": "--resume", "init": "--init",
-         "threshold": "--threshold", "scheduler": "--scheduler", "workers": "--workers"}
+         "threshold": "--threshold", "scheduler": "--scheduler", "workers": "--workers", "delimiter": "--delimiter",
+         "decimal": "--decimal", "encoding": "--encoding"}
 
 
 class Format(StrEnum):
