@@ -18,6 +18,16 @@ from nnctl.cli.app import Format, LogFormat, app, errors, exit_130_on_interrupt
 from nnctl.cli.render import scores_table, show_description, show_model, stderr, summary_table
 from nnctl.errors import InputError, TrainingInterrupted
 
+# How the input CSV is written (`nnctl.dialect`): predict, evaluate and init take the same three flags.
+Delimiter = Annotated[str | None, typer.Option("--delimiter", metavar="CHAR", show_default=False, help="The "
+                                               "character between fields: ',', ';', tab, '|' or another "
+                                               "(default: detected).")]
+Decimal = Annotated[str | None, typer.Option("--decimal", metavar="MARK", show_default=False, help="The decimal "
+                                             "mark of numbers: '.' or ',' (default: detected).")]
+Encoding = Annotated[str | None, typer.Option("--encoding", metavar="CODEC", show_default=False, help="The text "
+                                              "encoding, e.g. cp1252 or latin-1 (default: UTF-8, with or without "
+                                              "a byte-order mark).")]
+
 
 def _overrides(set_: list[str] | None, **shorthands: Any) -> list[str]:
     values = list(set_ or [])
@@ -108,19 +118,25 @@ def predict(
     threshold: Annotated[float | None, typer.Option("--threshold", min=0.0, max=1.0, help="Two-class models: "
                                                     "predict the second class (as `inspect` lists the classes) "
                                                     "when its probability is at least this.")] = None,
+    delimiter: Delimiter = None,
+    decimal: Decimal = None,
+    encoding: Encoding = None,
 ) -> None:
     """Predict the target for each input row; streams CSV (or JSON lines) to stdout as rows arrive."""
+    from nnctl.dialect import Settings
     from nnctl.files import replace_on_success
     from nnctl.inference.predict import predict as run
     from nnctl.inference.reader import open_input
     from nnctl.model.model import load_model
 
     with errors():
+        dialect = Settings.checked(delimiter, decimal, encoding)
         loaded = load_model(model)
         source = open_input(input_)
         name = "<stdin>" if input_ == "-" else input_
         options: dict[str, Any] = {"name": name, "proba": proba, "fmt": format_.value,
-                                   "input_format": input_format.value, "keep": keep or [], "threshold": threshold}
+                                   "input_format": input_format.value, "keep": keep or [], "threshold": threshold,
+                                   "dialect": dialect}
         try:
             if output is None:
                 run(loaded, source, sys.stdout, **options)
@@ -142,24 +158,29 @@ def evaluate(
                                                "(classification) or predicted against actual values "
                                                "(regression) into this PNG (needs matplotlib, the 'plot' "
                                                "extra).")] = None,
+    delimiter: Delimiter = None,
+    decimal: Decimal = None,
+    encoding: Encoding = None,
 ) -> None:
     """Loss and metrics of a model on a labelled CSV: accuracy, or MAE, RMSE and R².
 
     With --plot, the PNG is written (replaced only when complete) before the scores are printed, so a
     plot that cannot be written prints no scores."""
+    from nnctl.dialect import Settings
     from nnctl.inference.predict import evaluation
     from nnctl.model.model import load_model
 
     with errors():
+        dialect = Settings.checked(delimiter, decimal, encoding)
         note = None
         if plot_ is None:
-            scores = evaluation(load_model(model), data).scores
+            scores = evaluation(load_model(model), data, dialect).scores
         else:
             from nnctl.extras.plot import evaluation_figure, require_matplotlib, save_png
 
             require_matplotlib("nnctl evaluate --plot")
             loaded = load_model(model)
-            result = evaluation(loaded, data)
+            result = evaluation(loaded, data, dialect)
             save_png(evaluation_figure(loaded, result, model.name, data.name), plot_)
             scores = result.scores
             what = "confusion matrix" if loaded.task == "classification" else "predicted against actual values"
@@ -212,16 +233,21 @@ def init(
     target: Annotated[str, typer.Option("--target", "-t", help="The column to predict.", show_default=False)],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the config here (not over an "
                                                 "existing file) instead of to stdout.")] = None,
+    delimiter: Delimiter = None,
+    decimal: Decimal = None,
+    encoding: Encoding = None,
 ) -> None:
     """Write a starter config for a CSV: task, features, layers, loss and optimizer chosen from the data."""
     from nnctl.data.starter import starter_config
+    from nnctl.dialect import Settings
     from nnctl.files import replace_on_success
 
     with errors():
+        dialect = Settings.checked(delimiter, decimal, encoding)
         if output is not None and output.exists():
             raise InputError(f"{output}: already exists; choose another name or delete it first")
         folder = output.parent if output is not None else Path(".")
-        text = starter_config(data, target, folder)
+        text = starter_config(data, target, folder, dialect)
         if output is None:
             sys.stdout.write(text)
             return

@@ -16,6 +16,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from nnctl.dialect import Settings, sniff
 from nnctl.engine.metrics import confusion_matrix
 from nnctl.errors import DataError
 from nnctl.inference.reader import RawChunk, read_chunks
@@ -50,7 +51,8 @@ def predict_chunk(model: Model, chunk: RawChunk, source: str, *, proba: bool = F
                   threshold: float | None = None) -> list[list[Any]]:
     """Output columns for one chunk: the predictions, then one probability column per class with `proba`."""
     pre = model.preprocessor
-    X = pre.transform_columns(chunk.columns, chunk.n, model.network.dtype, source, chunk.lines)
+    numeric = {spec.name for spec in pre.features if spec.kind == "numeric"}
+    X = pre.transform_columns(chunk.with_points(numeric), chunk.n, model.network.dtype, source, chunk.lines)
     A = model.output(X)
     target = model.target
     if target.task != "classification":
@@ -66,8 +68,9 @@ def predict_chunk(model: Model, chunk: RawChunk, source: str, *, proba: bool = F
 
 def predict(model: Model, source: IO[Any], out: IO[str], *, name: str = "<stdin>", proba: bool = False,
             fmt: str = "csv", input_format: str = "csv", keep: Sequence[str] = (),
-            threshold: float | None = None) -> int:
-    """Stream predictions for the rows of `source` (bytes or text) to `out`; returns the row count.
+            threshold: float | None = None, dialect: Settings | None = None) -> int:
+    """Stream predictions for the rows of `source` (bytes or text) to `out`; returns the row count. A CSV is read
+    in the `dialect` asked for, the rest detected (`nnctl.dialect`).
 
     Each chunk is written and flushed as soon as it is predicted, so a reader downstream sees output
     before the input ends."""
@@ -79,7 +82,7 @@ def predict(model: Model, source: IO[Any], out: IO[str], *, name: str = "<stdin>
     rows, first = 0, True
     numeric = [spec.name for spec in model.preprocessor.features if spec.kind == "numeric"]
     for chunk in read_chunks(source, name, wanted, fmt=input_format, chunk_rows=CHUNK_ROWS,
-                             role="feature" if not keep else "input", numeric=numeric):
+                             role="feature" if not keep else "input", numeric=numeric, dialect=dialect):
         columns = [list(chunk.columns[c]) for c in keep]
         columns += predict_chunk(model, chunk, name, proba=proba, threshold=threshold)
         if writer is not None:
@@ -114,19 +117,20 @@ class Evaluation:
     predicted: np.ndarray  # per row: the predicted class index, or the predicted value on the target's scale
 
 
-def evaluate(model: Model, source: str | Path) -> dict[str, Any]:
-    """Loss and metrics of `model` on a labelled CSV (rows without a target are skipped)."""
-    return evaluation(model, source).scores
+def evaluate(model: Model, source: str | Path, dialect: Settings | None = None) -> dict[str, Any]:
+    """Loss and metrics of `model` on a labelled CSV (rows without a target are skipped), read in the `dialect`
+    asked for, the rest detected."""
+    return evaluation(model, source, dialect).scores
 
 
-def evaluation(model: Model, source: str | Path) -> Evaluation:
+def evaluation(model: Model, source: str | Path, dialect: Settings | None = None) -> Evaluation:
     """`evaluate`'s scores, plus each row's true and predicted class index or value."""
     from nnctl.data.fit import encode_target, transform
     from nnctl.data.reader import read_csv
 
     name = str(source)
-    frame = read_csv(source)
     target = model.target.name
+    frame = read_csv(source, sniff(source, dialect or Settings(), [*model.preprocessor.names, target]))
     if target not in frame.columns:
         raise DataError(f"{name}: no target column '{target}'; evaluate needs the labels the model predicts")
     frame = frame[frame[target].notna()]
