@@ -129,11 +129,13 @@ class Dialect:
 
 
 def _error(template: str, prefix: str) -> DataError:
+    """A DataError whose `{delimiter}` (...) are the config's keys with `prefix`, else arguments for the caller."""
     error = DataError(template, arguments=[key for key in _KEYS if "{" + key + "}" in template])
     return DataError(error.render({key: prefix + key for key in _KEYS})) if prefix else error
 
 
 def _shown(delimiter: str) -> str:
+    """A delimiter as a message writes it: 'tab', or quoted."""
     return "tab" if delimiter == "\t" else repr(delimiter)
 
 
