@@ -1,6 +1,6 @@
 """One table written as CSVs of different dialects (delimiter, decimal mark, encoding, byte-order mark, line
-ends), for the tests that check every reader gets the same numbers from each (tests/data/test_dialects.py,
-tests/cli/test_dialects.py)."""
+ends), for the tests that check every reader gets the same numbers from each (tests/data/test_csv_dialects.py,
+tests/inference/test_predict_dialects.py, tests/cli/test_dialect_acceptance.py)."""
 
 from __future__ import annotations
 
