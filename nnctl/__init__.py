@@ -7,7 +7,8 @@
 
 The package is organised in layers, lowest first, each importing only from those below it:
 
-    errors, _types, _version, registry, files   the ground floor: exceptions, names, atomic writes
+    errors, _types, _version, registry, files, dialect   the ground floor: exceptions, names, atomic writes,
+               how a CSV is written
     engine/    the network, its math, the optimizers and schedules, the metrics (NumPy only)
     config/    the config's schema, YAML loading, overrides
     model/     the trained artifact: Model, its .npz file, the fitted preprocessing applied with NumPy

@@ -65,7 +65,8 @@ app = _Typer(
 
 # The library's arguments that errors name (`NnctlError.arguments`), as the flags that set them.
 FLAGS = {"overrides": "--set", "require": "--fail-under", "output": "-o", "resume": "--resume", "init": "--init",
-         "threshold": "--threshold", "scheduler": "--scheduler", "workers": "--workers", "strict": "--strict"}
+         "threshold": "--threshold", "scheduler": "--scheduler", "workers": "--workers", "delimiter": "--delimiter",
+         "decimal": "--decimal", "encoding": "--encoding", "strict": "--strict"}
 
 
 class Format(StrEnum):

@@ -25,6 +25,16 @@ if TYPE_CHECKING:
 if TYPE_CHECKING:
     from nnctl.config.schema import Config
 
+# How the input CSV is written (`nnctl.dialect`): predict, evaluate and init take the same three flags.
+Delimiter = Annotated[str | None, typer.Option("--delimiter", metavar="CHAR", show_default=False, help="The "
+                                               "character between fields: ',', ';', tab, '|' or another "
+                                               "(default: detected).")]
+Decimal = Annotated[str | None, typer.Option("--decimal", metavar="MARK", show_default=False, help="The decimal "
+                                             "mark of numbers: '.' or ',' (default: detected).")]
+Encoding = Annotated[str | None, typer.Option("--encoding", metavar="CODEC", show_default=False, help="The text "
+                                              "encoding, e.g. cp1252 or latin-1 (default: UTF-8, with or without "
+                                              "a byte-order mark).")]
+
 
 def _overrides(set_: list[str] | None, **shorthands: Any) -> list[str]:
     values = list(set_ or [])
@@ -124,20 +134,25 @@ def predict(
                                                     "when its probability is at least this.")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Fail on a category the model never saw in training "
                                          "(otherwise it is encoded as all zeros, with a warning per column).")] = False,
+    delimiter: Delimiter = None,
+    decimal: Decimal = None,
+    encoding: Encoding = None,
 ) -> None:
     """Predict the target for each input row; streams CSV (or JSON lines) to stdout as rows arrive."""
+    from nnctl.dialect import Settings
     from nnctl.files import replace_on_success
     from nnctl.inference.predict import predict as run
     from nnctl.inference.reader import open_input
     from nnctl.model.model import load_model
 
     with errors():
+        dialect = Settings.checked(delimiter, decimal, encoding)
         loaded = _model_first(load_model, model, input_, "predict")
         source = open_input(input_)
         name = "<stdin>" if input_ == "-" else input_
         options: dict[str, Any] = {"name": name, "proba": proba, "fmt": format_.value,
                                    "input_format": input_format.value, "keep": keep or [], "threshold": threshold,
-                                   "strict": strict, "warn": _warn}
+                                   "strict": strict, "warn": _warn, "dialect": dialect}
         try:
             if output is None:
                 run(loaded, source, sys.stdout, **options)
@@ -175,25 +190,30 @@ def evaluate(
                                                "extra).")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Fail on a category the model never saw in training "
                                          "(otherwise it is encoded as all zeros, with a warning per column).")] = False,
+    delimiter: Delimiter = None,
+    decimal: Decimal = None,
+    encoding: Encoding = None,
 ) -> None:
     """Loss and metrics of a model on a labelled CSV: accuracy, or MAE, RMSE and R².
 
     With --plot, the PNG is written (replaced only when complete) before the scores are printed, so a
     plot that cannot be written prints no scores."""
+    from nnctl.dialect import Settings
     from nnctl.inference.predict import evaluation
     from nnctl.model.model import load_model
 
     with errors():
+        dialect = Settings.checked(delimiter, decimal, encoding)
         note = None
         if plot_ is None:
-            scores = evaluation(_model_first(load_model, model, str(data), "evaluate"), data, strict=strict,
-                                warn=_warn).scores
+            scores = evaluation(_model_first(load_model, model, str(data), "evaluate"), data, dialect,
+                                strict=strict, warn=_warn).scores
         else:
             from nnctl.extras.plot import evaluation_figure, require_matplotlib, save_png
 
             require_matplotlib("nnctl evaluate --plot")
             loaded = _model_first(load_model, model, str(data), "evaluate")
-            result = evaluation(loaded, data, strict=strict, warn=_warn)
+            result = evaluation(loaded, data, dialect, strict=strict, warn=_warn)
             save_png(evaluation_figure(loaded, result, model.name, data.name), plot_)
             scores = result.scores
             what = "confusion matrix" if loaded.task == "classification" else "predicted against actual values"
@@ -246,16 +266,21 @@ def init(
     target: Annotated[str, typer.Option("--target", "-t", help="The column to predict.", show_default=False)],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the config here (not over an "
                                                 "existing file) instead of to stdout.")] = None,
+    delimiter: Delimiter = None,
+    decimal: Decimal = None,
+    encoding: Encoding = None,
 ) -> None:
     """Write a starter config for a CSV: task, features, layers, loss and optimizer chosen from the data."""
     from nnctl.data.starter import starter_config
+    from nnctl.dialect import Settings
     from nnctl.files import replace_on_success
 
     with errors():
+        dialect = Settings.checked(delimiter, decimal, encoding)
         if output is not None and output.exists():
             raise InputError(f"{output}: already exists; choose another name or delete it first")
         folder = output.parent if output is not None else Path(".")
-        text = starter_config(data, target, folder)
+        text = starter_config(data, target, folder, dialect)
         if output is None:
             sys.stdout.write(text)
             return

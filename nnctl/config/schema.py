@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from nnctl.dialect import delimiter_value, encoding_value
 from nnctl.engine.activations import ACTIVATIONS
 from nnctl.engine.initializers import INITIALIZERS
 from nnctl.engine.losses import LOSSES
@@ -91,6 +92,13 @@ def _unknown_key(key: object, valid: Iterable[str]) -> None:
 
 class DataConfig(_Section):
     train: str = Field(description="CSV file with the training rows (relative to the config's folder)")
+    delimiter: str | None = Field(None, description="the character between fields: ',', ';', tab (written tab or "
+                                  "\"\\t\"), '|' or another; default: detected among , ; tab | from the header and "
+                                  "the first rows")
+    decimal: Literal[".", ","] | None = Field(None, description="the decimal mark of numbers, '.' or ','; default: "
+                                              "detected from the first rows (',' when they write 5,1)")
+    encoding: str | None = Field(None, description="the CSV's text encoding, a Python codec name (cp1252, latin-1, "
+                                 "utf-16, ...); default: UTF-8, with or without a byte-order mark")
     target: str = Field(description="the column to predict")
     features: list[str] | None = Field(None, min_length=1, description="feature columns (default: all others)")
     validation_split: float = Field(0.2, ge=0, lt=1, description="fraction of rows held out for validation")
@@ -133,6 +141,17 @@ class DataConfig(_Section):
                 "whole chunks", {"key": "shuffle_buffer", "chunk_rows": self.chunk_rows, "value": self.shuffle_buffer})
         return self
 
+    @field_validator("delimiter")
+    @classmethod
+    def _delimiter(cls, value: str | None) -> str | None:
+        """`tab` and `\\t` are a tab; one character otherwise."""
+        return _checked(delimiter_value, value)
+
+    @field_validator("encoding")
+    @classmethod
+    def _encoding(cls, value: str | None) -> str | None:
+        return _checked(encoding_value, value)
+
     @field_validator("class_weight", mode="before")
     @classmethod
     def _class_weight(cls, value: Any) -> Any:
@@ -147,6 +166,14 @@ class DataConfig(_Section):
                 raise PydanticCustomError("class_weight", "the weight of class '{label}' must be a number >= 0, "
                                           "got {weight}", {"label": label, "weight": repr(weight)})
         return value
+
+
+def _checked(check: Callable[[str], str], value: str | None) -> str | None:
+    """`check(value)`, its ValueError as the message pydantic reports for the key."""
+    try:
+        return None if value is None else check(value)
+    except ValueError as exc:
+        raise PydanticCustomError("invalid_value", "{message}", {"message": str(exc)}) from None
 
 
 class LayerConfig(_Section):

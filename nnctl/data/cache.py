@@ -3,9 +3,10 @@
 Parsing is often the slowest part of a run (a 380 MB CSV takes seconds in pandas). The arrays a run
 trains on, its fitted preprocessing and the generator's state after the split are stored in one .npz per
 (data files, data settings) pair, under `$NNCTL_CACHE_DIR`, else `$XDG_CACHE_HOME/nnctl`, else
-`~/.cache/nnctl`. The key covers each file's path, size and modification time and every setting that
-shapes the arrays, so an edit to either misses the cache. Deleting the folder is always safe. The cache is
-best effort: a file it cannot read or write is ignored, never an error.
+`~/.cache/nnctl`. The key covers each file's path, size, modification time and dialect (delimiter, decimal
+mark, encoding: as set or detected) and every setting that shapes the arrays, so an edit to either misses the
+cache. Deleting the folder is always safe. The cache is best effort: a file it cannot read or write is ignored,
+never an error.
 
 Streaming training (`data.streaming`) also keeps its temporary files under this folder (`nnctl.data.spill`).
 """
@@ -26,8 +27,9 @@ import numpy as np
 from nnctl._version import __version__
 from nnctl.config.schema import Config
 from nnctl.data.dataset import Dataset, Sources
+from nnctl.data.reader import config_dialect
 from nnctl.data.rows import InMemoryRows
-from nnctl.errors import OutputError
+from nnctl.errors import DataError, OutputError
 from nnctl.model.model import write_npz_atomic
 from nnctl.model.preprocessing import Preprocessor, TargetEncoder
 
@@ -57,6 +59,10 @@ def key(config: Config) -> str | None:
         return None  # let the loader say what is wrong with the file
     if sum(stat.st_size for _, stat in stats) < MIN_BYTES:
         return None
+    try:  # what the files were read as, detected or not: a file is never taken for another dialect's arrays
+        dialects = [config_dialect(config, path).key() for path in files]
+    except DataError:
+        return None  # the loader says what is wrong
     identity = {"format": FORMAT, "nnctl": __version__, "seed": config.seed,
                 "loss": config.loss.name if config.loss else None,
                 # with no loss, the output layer's activation decides it (a softmax output: classes)
@@ -64,7 +70,7 @@ def key(config: Config) -> str | None:
                 "dtype": config.training.dtype,
                 # streaming runs never use this cache; its settings do not shape the in-memory arrays
                 "data": data.model_dump(mode="json", exclude={"streaming", "chunk_rows", "shuffle_buffer"}),
-                "files": [[path, stat.st_size, stat.st_mtime_ns] for path, stat in stats]}
+                "files": [[path, stat.st_size, stat.st_mtime_ns] for path, stat in stats], "dialects": dialects}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
 
 

@@ -13,15 +13,16 @@ import pandas as pd
 
 from nnctl.data.fit import is_numeric
 from nnctl.data.reader import read_csv_chunks
+from nnctl.dialect import Dialect
 
 STATUS_SECONDS = 2.0  # how often the passes report their progress
 
 
 def read_with_status(path: str, rows: int, dtypes: dict[str, Any], status: Callable[[str], None],
-                     what: str) -> Iterator[pd.DataFrame]:
-    """`read_csv_chunks`, saying every few seconds how many rows `what` has read."""
+                     what: str, dialect: Dialect) -> Iterator[pd.DataFrame]:
+    """`read_csv_chunks` (in `dialect`), saying every few seconds how many rows `what` has read."""
     done, last = 0, time.perf_counter()
-    for frame in read_csv_chunks(path, rows, dtypes):
+    for frame in read_csv_chunks(path, rows, dtypes, dialect):
         yield frame
         done += len(frame)
         if time.perf_counter() - last >= STATUS_SECONDS:

@@ -15,7 +15,7 @@ from nnctl.config.schema import Config
 from nnctl.data import cache
 from nnctl.data.dataset import Dataset, Sources
 from nnctl.data.fit import encode_target, fit_preprocessor, fit_target, is_numeric, transform
-from nnctl.data.reader import read_csv, require_columns
+from nnctl.data.reader import config_dialect, read_csv, require_columns
 from nnctl.data.rows import InMemoryRows
 from nnctl.data.rules import (
     Warn,
@@ -79,7 +79,7 @@ def _read_clean(path: str, config: Config, features: list[str] | None, base: Mod
                 warn: Warn) -> tuple[pd.DataFrame, list[str]]:
     """A CSV's usable rows and the feature columns (checked on the training file, required of a validation file)."""
     data = config.data
-    frame = read_csv(path)
+    frame = read_csv(path, config_dialect(config, path))
     if features is None:
         features = checked_features(config, frame, path, base)
     else:

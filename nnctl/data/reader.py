@@ -1,12 +1,17 @@
 """Reading CSVs with pandas (whole, or in chunks for streaming), with one-line errors naming the file, and the
 CSV line of each row (a frame's index is its rows' positions in the file: line = index + 2, the header is line 1).
 
+Each file is read in its dialect (delimiter, decimal mark, encoding: `nnctl.dialect`), as asked for or detected
+from its first few KB; `config_dialect` is a config's, whose errors name the `data.*` keys.
+
 Applying the fitted preprocessing needs no pandas (`nnctl.model.preprocessing`), so `predict` starts fast.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import re
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -14,57 +19,108 @@ from typing import IO, Any, TypeVar
 import numpy as np
 import pandas as pd
 
+from nnctl.config.schema import Config
+from nnctl.dialect import (
+    Dialect,
+    Settings,
+    decode_failure,
+    extra_fields_hint,
+    misread_error,
+    misread_numbers,
+    other_delimiter,
+    sniff,
+)
 from nnctl.errors import DataError
 from nnctl.model.columns import require_names
 
 T = TypeVar("T")
+_EXTRA_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")  # pandas' C parser
+_CHECKED_VALUES = 10_000  # distinct values of a text column checked for numbers with the other decimal mark
 
 
-def read_csv(path: str | Path | IO[str], **kwargs: Any) -> pd.DataFrame:
-    """Read a whole CSV with pandas; any failure is a one-line DataError naming the file."""
-    frame: pd.DataFrame = _guarded(path, lambda: pd.read_csv(path, **kwargs))
-    _check_rows(frame, 0, path)
-    check_header(frame.columns, str(path))
+def config_dialect(config: Config, path: str | Path) -> Dialect:
+    """The dialect of a config's CSV: `data.delimiter`, `data.decimal`, `data.encoding`, or detected (the header
+    must hold the target and the features the config names); errors name those keys."""
+    data = config.data
+    settings = Settings(data.delimiter, data.decimal, data.encoding, prefix="data.")
+    return sniff(path, settings, [data.target, *(data.features or [])])
+
+
+def _dialect(path: str | Path | IO[str], dialect: Dialect | None) -> Dialect:
+    if dialect is not None:
+        return dialect
+    return sniff(path, Settings()) if isinstance(path, str | Path) else Dialect()
+
+
+def _options(dialect: Dialect) -> dict[str, Any]:
+    return {"sep": dialect.delimiter, "decimal": dialect.decimal, "encoding": dialect.encoding}
+
+
+def read_csv(path: str | Path | IO[str], dialect: Dialect | None = None, **kwargs: Any) -> pd.DataFrame:
+    """Read a whole CSV with pandas in `dialect` (default: detected); any failure is a one-line DataError naming
+    the file."""
+    dialect = _dialect(path, dialect)
+    frame: pd.DataFrame = _guarded(path, lambda: pd.read_csv(path, **_options(dialect), **kwargs), dialect)
+    _check_rows(frame, 0, path, dialect)
+    check_header(frame.columns, str(path), dialect)
+    _check_numbers(frame, str(path), dialect)
     return frame
 
 
-def read_header(path: str | Path) -> pd.DataFrame:
+def read_header(path: str | Path, dialect: Dialect | None = None) -> pd.DataFrame:
     """The CSV's header as an empty frame (its columns), checked like `read_csv`'s."""
-    frame: pd.DataFrame = _guarded(path, lambda: pd.read_csv(path, nrows=0))
-    check_header(frame.columns, str(path))
+    dialect = _dialect(path, dialect)
+    frame: pd.DataFrame = _guarded(path, lambda: pd.read_csv(path, nrows=0, **_options(dialect)), dialect)
+    check_header(frame.columns, str(path), dialect)
     return frame
 
 
-def read_csv_chunks(path: str | Path, chunk_rows: int,
-                    dtype: Mapping[str, Any] | None = None) -> Iterator[pd.DataFrame]:
+def read_csv_chunks(path: str | Path, chunk_rows: int, dtype: Mapping[str, Any] | None = None,
+                    dialect: Dialect | None = None) -> Iterator[pd.DataFrame]:
     """The CSV in frames of up to `chunk_rows` rows, parsed by pandas as `read_csv` parses the whole file.
 
     Each frame's index is its rows' position in the file (line = index + 2), as in a whole read. pandas infers
     each chunk's column types on its own; pass `dtype` ({column: str}) to fix a column's type across chunks.
     Any failure is a one-line DataError naming the file."""
-    reader = _guarded(path, lambda: pd.read_csv(path, chunksize=chunk_rows, dtype=dict(dtype or {}) or None))
+    dialect = _dialect(path, dialect)
+    reader = _guarded(path, lambda: pd.read_csv(path, chunksize=chunk_rows, dtype=dict(dtype or {}) or None,
+                                                **_options(dialect)), dialect)
     with reader:
         start = 0
         while True:
-            frame = _guarded(path, lambda: next(reader, None))
+            frame = _guarded(path, lambda: next(reader, None), dialect)
             if frame is None:
                 return
-            _check_rows(frame, start, path)
+            _check_rows(frame, start, path, dialect)
             if start == 0:
-                check_header(frame.columns, str(path))
+                check_header(frame.columns, str(path), dialect)
+            _check_numbers(frame, str(path), dialect)
             start += len(frame)
             yield frame
 
 
-def _check_rows(frame: pd.DataFrame, start: int, path: object) -> None:
+def _check_rows(frame: pd.DataFrame, start: int, path: object, dialect: Dialect) -> None:
     """The frame's index must be its rows' positions from `start`: rows with one field more than the header
     make pandas turn the first column into the index, shifting every column silently."""
     if not frame.index.equals(pd.RangeIndex(start, start + len(frame))):
-        raise DataError(f"{path}: rows have more fields than the header has names; quote values that contain "
-                        "commas, or name every column")
+        raise dialect.error(f"{path}: rows have more fields than the header has names; {extra_fields_hint(dialect)}")
 
 
-def _guarded(name: object, read: Callable[[], T]) -> T:
+def _check_numbers(frame: pd.DataFrame, name: str, dialect: Dialect) -> None:
+    """A column read as text whose values are numbers with the other decimal mark than the one detected (the
+    first rows showed none of them) would train as categories: an error naming `data.decimal` instead."""
+    if dialect.settings.decimal is not None:
+        return
+    for column in frame.columns:
+        series = frame[column]
+        if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+            continue
+        example = misread_numbers([str(v) for v in series.dropna().unique()[:_CHECKED_VALUES]], dialect)
+        if example is not None:
+            raise misread_error(name, str(column), example, dialect)
+
+
+def _guarded(name: object, read: Callable[[], T], dialect: Dialect) -> T:
     try:
         return read()
     except FileNotFoundError:
@@ -73,18 +129,37 @@ def _guarded(name: object, read: Callable[[], T]) -> T:
         raise DataError(f"{name}: is a directory, expected a CSV file") from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{name}: no data; expected a header line and rows") from None
-    except UnicodeDecodeError:
-        raise DataError(f"{name}: not UTF-8 text; save the CSV as UTF-8") from None
+    except UnicodeError:
+        raise _undecodable(name, dialect) from None
     except (pd.errors.ParserError, ValueError, OSError) as exc:
         if isinstance(exc, OSError) and exc.errno == errno.ENOMEM:  # pandas maps a big file whole: out of memory
             raise MemoryError(f"{name}: {exc.strerror}") from None
         detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else exc.__class__.__name__
+        extra = _EXTRA_FIELDS.search(detail)
+        if extra:  # a long row after the first: say it as predict does, with the likely cause
+            expected, line, saw = extra.groups()
+            raise dialect.error(f"{name}: line {line}: {saw} fields, but the header has {expected}; "
+                                f"{extra_fields_hint(dialect)}") from None
         raise DataError(f"{name}: cannot parse as CSV: {detail}") from None
 
 
-def check_header(columns: pd.Index, name: str) -> None:
-    """pandas renames a repeated column `x` to `x.1`; a silent rename would train on the wrong data."""
+def _undecodable(name: object, dialect: Dialect) -> DataError:
+    """The byte and line where the file stops decoding (pandas' error tells neither): the file read again."""
+    found = None
+    if isinstance(name, str | Path):
+        with contextlib.suppress(OSError), open(name, "rb") as stream:
+            found = decode_failure(stream, dialect.settings, str(name))
+    return found or dialect.error(f"{name}: not {dialect.settings.encoding or 'UTF-8'} text; set {{encoding}}")
+
+
+def check_header(columns: pd.Index, name: str, dialect: Dialect | None = None) -> None:
+    """pandas renames a repeated column `x` to `x.1`; a silent rename would train on the wrong data. A header of one
+    name that another delimiter than the one asked for would split is an error saying so: training, `init` and
+    `evaluate` need two columns at least."""
     names = [str(c) for c in columns]
+    if dialect is not None and len(names) == 1 and (other := other_delimiter(dialect)):
+        raise dialect.error(f"{name}: the header is one name ({names[0]!r}) with fields separated by "
+                            f"{dialect.delimiter!r}; {other}")
     for column in names:
         stem, _, suffix = column.rpartition(".")
         if suffix.isdigit() and stem in names:

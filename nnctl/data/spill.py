@@ -25,7 +25,7 @@ from nnctl.config.schema import Config
 from nnctl.data.cache import spill_root
 from nnctl.data.chunks import Splitter, key_label, read_with_status, target_codes
 from nnctl.data.fit import encode_target, transform
-from nnctl.data.reader import read_csv_chunks
+from nnctl.data.reader import config_dialect, read_csv_chunks
 from nnctl.data.rows import Layout, SpilledRows
 from nnctl.data.rules import clean, report_dropped
 from nnctl.errors import DataError, OutputError
@@ -179,8 +179,9 @@ def _write(job: SpillJob, writers: list[SpillWriter]) -> None:
     splitter = Splitter(job.fraction, replay)
     features = job.preprocessor.names
     stratified = job.target.task == "classification"
+    dialect = config_dialect(job.config, job.train_path)
     for frame in read_with_status(job.train_path, data.chunk_rows, job.dtypes, job.status,
-                                  "pass 2 of 2 (writing the preprocessed rows)"):
+                                  "pass 2 of 2 (writing the preprocessed rows)", dialect):
         frame = clean(frame, data.target, features, data.missing, job.train_path)[0]
         if not len(frame):
             continue
@@ -220,7 +221,7 @@ def validation_rows(job: SpillJob, writer: SpillWriter | None) -> int:
     data = job.config.data
     features = job.preprocessor.names
     rows = unlabelled = incomplete = usable = 0
-    for frame in read_csv_chunks(path, data.chunk_rows, job.dtypes):
+    for frame in read_csv_chunks(path, data.chunk_rows, job.dtypes, config_dialect(job.config, path)):
         rows += len(frame)
         frame, dropped, gaps = clean(frame, data.target, features, data.missing, path)
         unlabelled, incomplete, usable = unlabelled + dropped, incomplete + gaps, usable + len(frame)

@@ -13,6 +13,7 @@ import yaml
 
 from nnctl.data.fit import is_numeric, labels_of
 from nnctl.data.reader import read_csv
+from nnctl.dialect import Dialect, Settings, sniff
 from nnctl.errors import DataError
 from nnctl.model import dates
 from nnctl.registry import not_found
@@ -33,16 +34,19 @@ class _Column:
     date_order: str = ""  # dates written day-or-month first with every day <= 12: the order the config must name
 
 
-def starter_config(csv_path: str | Path, target: str, config_dir: str | Path = ".") -> str:
+def starter_config(csv_path: str | Path, target: str, config_dir: str | Path = ".",
+                   dialect: Settings | None = None) -> str:
     """YAML text of a commented config that trains a network to predict `target` from the CSV's other columns.
 
     The task is classification when the target holds text or booleans, or integers with at most 20 distinct
     values that are also fewer than half the labelled rows (class codes such as 0/1/2; a softmax output makes
     them classes); a count regression (loss poisson, softplus output) when it holds other whole numbers whose
     smallest is 0 or 1 (visits, claims, events); otherwise regression (mse). `data.train` is written relative to
-    `config_dir`, where the config will be saved."""
+    `config_dir`, where the config will be saved. The CSV is read in the `dialect` asked for, the rest detected;
+    the config names what differs from a plain CSV."""
     source = str(csv_path)
-    frame = read_csv(csv_path)
+    found = sniff(csv_path, dialect or Settings(), [target])
+    frame = read_csv(csv_path, found)
     columns = [str(c) for c in frame.columns]
     if target not in columns:
         raise DataError(not_found(f"{source}: no column '{target}' to predict", target, columns, "columns"))
@@ -67,6 +71,7 @@ def starter_config(csv_path: str | Path, target: str, config_dir: str | Path = "
         ("seed: 0", "every random choice (split, init, shuffling) follows from it"),
         ("data:", ""),
         (f"  train: {_scalar(_relative(csv_path, config_dir))}", "relative to this file's folder"),
+        *_dialect_lines(found),
         (f"  target: {_scalar(target)}", target_note),
     ]
     if len(labels) < len(frame):
@@ -115,6 +120,21 @@ def starter_config(csv_path: str | Path, target: str, config_dir: str | Path = "
     lines.append(("", "no output key: `nnctl train` saves the model as this config's name with .npz, in the current "
                       "folder (-o elsewhere)"))
     return "".join(_render(text, comment) for text, comment in lines)
+
+
+def _dialect_lines(dialect: Dialect) -> list[tuple[str, str]]:
+    """`data.delimiter`, `decimal`, `encoding` where the file is not a plain CSV, so training reads it as this did
+    (it would detect the same, but a config that says so can be read, and edited, without guessing)."""
+    how = {key: "as asked for" if getattr(dialect.settings, key) else "detected" for key in ("delimiter", "decimal")}
+    lines = []
+    if dialect.delimiter != ",":
+        shown = "tab" if dialect.delimiter == "\t" else _scalar(dialect.delimiter)
+        lines.append((f"  delimiter: {shown}", f"{how['delimiter']}: the character between fields"))
+    if dialect.decimal != ".":
+        lines.append((f"  decimal: {_scalar(dialect.decimal)}", f"{how['decimal']}: numbers are written 5,1"))
+    if dialect.settings.encoding is not None:
+        lines.append((f"  encoding: {_scalar(dialect.settings.encoding)}", "as asked for: the file's text encoding"))
+    return lines
 
 
 def _task(labels: pd.Series, source: str, target: str) -> tuple[str, str]:

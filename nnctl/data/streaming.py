@@ -36,7 +36,7 @@ from nnctl.data import spill
 from nnctl.data.chunks import Splitter, key_label, read_with_status, target_codes
 from nnctl.data.dataset import Dataset, Sources
 from nnctl.data.fit import fit_target, is_numeric, target_numbers, text_spec
-from nnctl.data.reader import line_of, read_header, require_columns
+from nnctl.data.reader import config_dialect, line_of, read_header, require_columns
 from nnctl.data.rows import Layout, SpilledRows
 from nnctl.data.rules import (
     Unseen,
@@ -140,8 +140,9 @@ class _Pass1:
 
     def run(self) -> _Pass1:
         data = self.config.data
+        dialect = config_dialect(self.config, self.path)
         for frame in read_with_status(self.path, data.chunk_rows, dict.fromkeys(self.text, str), self.status,
-                             "pass 1 of 2 (fitting the preprocessing)"):
+                                      "pass 1 of 2 (fitting the preprocessing)", dialect):
             self.rows += len(frame)
             for column, kinds in self.kinds.items():
                 kind = _kind(frame[column])
@@ -264,10 +265,11 @@ def load(config: Config, rng: np.random.Generator, warn: Warn, base: Model | Non
     status = status or (lambda message: None)
     data = config.data
     path = str(config.resolve(data.train))
-    features = checked_features(config, read_header(path), path, base)
+    features = checked_features(config, read_header(path, config_dialect(config, path)), path, base)
     validation_path = str(config.resolve(data.validation)) if data.validation else None
     if validation_path is not None:
-        require_columns(read_header(validation_path), [data.target, *features], validation_path, "validation")
+        require_columns(read_header(validation_path, config_dialect(config, validation_path)),
+                        [data.target, *features], validation_path, "validation")
     start = dict(rng.bit_generator.state)
     text: set[str] = set()
     while True:

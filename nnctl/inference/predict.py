@@ -16,6 +16,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from nnctl.dialect import Settings, sniff
 from nnctl.engine.metrics import confusion_matrix
 from nnctl.errors import DataError
 from nnctl.inference.reader import RawChunk, read_chunks
@@ -52,7 +53,8 @@ def predict_chunk(model: Model, chunk: RawChunk, source: str, *, proba: bool = F
     """Output columns for one chunk: the predictions, then one probability column per class with `proba`;
     categories the model never saw are counted in `unseen`."""
     pre = model.preprocessor
-    X = pre.transform_columns(chunk.columns, chunk.n, model.network.dtype, source, chunk.lines, unseen)
+    numeric = {spec.name for spec in pre.features if spec.kind == "numeric"}
+    X = pre.transform_columns(chunk.with_points(numeric), chunk.n, model.network.dtype, source, chunk.lines, unseen)
     A = model.output(X)
     target = model.target
     if target.task != "classification":
@@ -68,8 +70,10 @@ def predict_chunk(model: Model, chunk: RawChunk, source: str, *, proba: bool = F
 
 def predict(model: Model, source: IO[Any], out: IO[str], *, name: str = "<stdin>", proba: bool = False,
             fmt: str = "csv", input_format: str = "csv", keep: Sequence[str] = (),
-            threshold: float | None = None, strict: bool = False, warn: Callable[[str], None] | None = None) -> int:
-    """Stream predictions for the rows of `source` (bytes or text) to `out`; returns the row count.
+            threshold: float | None = None, dialect: Settings | None = None, strict: bool = False,
+            warn: Callable[[str], None] | None = None) -> int:
+    """Stream predictions for the rows of `source` (bytes or text) to `out`; returns the row count. A CSV is read
+    in the `dialect` asked for, the rest detected (`nnctl.dialect`).
 
     Each chunk is written and flushed as soon as it is predicted, so a reader downstream sees output
     before the input ends. Categories the model never saw are encoded as all zeros and reported to `warn` at the
@@ -83,7 +87,7 @@ def predict(model: Model, source: IO[Any], out: IO[str], *, name: str = "<stdin>
     numeric = [spec.name for spec in model.preprocessor.features if spec.kind == "numeric"]
     unseen = Unseen(strict)
     for chunk in read_chunks(source, name, wanted, fmt=input_format, chunk_rows=CHUNK_ROWS,
-                             role="feature" if not keep else "input", numeric=numeric):
+                             role="feature" if not keep else "input", numeric=numeric, dialect=dialect):
         columns = [list(chunk.columns[c]) for c in keep]
         columns += predict_chunk(model, chunk, name, proba=proba, threshold=threshold, unseen=unseen)
         if writer is not None:
@@ -120,22 +124,22 @@ class Evaluation:
     predicted: np.ndarray  # per row: the predicted class index, or the predicted value on the target's scale
 
 
-def evaluate(model: Model, source: str | Path, *, strict: bool = False,
+def evaluate(model: Model, source: str | Path, dialect: Settings | None = None, *, strict: bool = False,
              warn: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Loss and metrics of `model` on a labelled CSV (rows without a target are skipped); unseen categories as in
-    `predict`."""
-    return evaluation(model, source, strict=strict, warn=warn).scores
+    """Loss and metrics of `model` on a labelled CSV (rows without a target are skipped), read in the `dialect`
+    asked for, the rest detected; unseen categories as in `predict`."""
+    return evaluation(model, source, dialect, strict=strict, warn=warn).scores
 
 
-def evaluation(model: Model, source: str | Path, *, strict: bool = False,
+def evaluation(model: Model, source: str | Path, dialect: Settings | None = None, *, strict: bool = False,
                warn: Callable[[str], None] | None = None) -> Evaluation:
     """`evaluate`'s scores, plus each row's true and predicted class index or value."""
     from nnctl.data.fit import encode_target, transform
     from nnctl.data.reader import read_csv
 
     name = str(source)
-    frame = read_csv(source)
     target = model.target.name
+    frame = read_csv(source, sniff(source, dialect or Settings(), [*model.preprocessor.names, target]))
     if target not in frame.columns:
         raise DataError(f"{name}: no target column '{target}'; evaluate needs the labels the model predicts")
     frame = frame[frame[target].notna()]
