@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
+from nnctl.config.safe_yaml import dump_scalar
 from nnctl.data.fit import is_numeric, labels_of
 from nnctl.data.reader import read_csv
 from nnctl.dialect import Dialect, Settings, sniff
@@ -245,9 +245,9 @@ def _relative(csv_path: str | Path, config_dir: str | Path) -> str:
 
 
 def _scalar(value: str) -> str:
-    """`value` as a YAML scalar, quoted only when it needs to be (`yes`, `a: b`, `#1`, ...)."""
-    text = yaml.safe_dump([value], default_flow_style=True, width=2**31 - 1, allow_unicode=True)
-    return text.strip()[1:-1]
+    """`value` as a YAML scalar, quoted only when it needs to be (`yes`, `a: b`, `#1`, `1e3`, ...), so the config
+    loader reads it back as this text."""
+    return dump_scalar(value)
 
 
 def _render(text: str, comment: str) -> str:
