@@ -100,7 +100,8 @@ def test_errors_name_the_flags():
     assert error(b"a;b\n1,5;2.5\n", ["a"]) == "in.csv: cannot tell the decimal mark: column 'a' has '1,5', column " \
                                               "'b' '2.5'; set --decimal to ',' or '.'"
     assert error(b"a;b\n1;2\n", ["b"], Settings(delimiter=",")) == \
-        "in.csv: no feature column 'b' (columns: a;b); the file looks ';'-separated: set --delimiter to ';'"
+        "in.csv: no feature column 'b' (columns: a;b); the model was trained on b; the file looks ';'-separated: " \
+            "set --delimiter to ';'"
     assert error(b"a,b\n1,2\n3,4,5\n", ["a"]) == \
         "in.csv: line 3: 3 fields, but the header has 2; quote values that contain ',', or name every column"
     assert error(b'{"a": 1}\n', ["a"], Settings(delimiter=";"), "jsonl") == \
