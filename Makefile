@@ -50,9 +50,11 @@ $(RESULTS_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,results]'
 	touch $(RESULTS_STAMP)
 
-# every shipped config's test metrics next to scikit-learn's MLP on the same split; exits 1 if nnctl is worse
+# every shipped config's test metrics next to scikit-learn's MLP on the same split, then the starter config
+# (`nnctl init`) of every shipped dataset next to scikit-learn's MLP and gradient boosting defaults; exits 1 if
+# nnctl is worse
 results: $(RESULTS_STAMP)
-	$(BIN)/python benchmarks/results.py
+	$(BIN)/python benchmarks/results.py; status=$$?; $(BIN)/python benchmarks/starter_results.py && exit $$status
 
 clean:
 	rm -rf $(VENV) models .pytest_cache .mypy_cache .ruff_cache .import_linter_cache build *.egg-info

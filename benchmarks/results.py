@@ -1,7 +1,8 @@
 """Test metrics of every shipped config, next to scikit-learn's MLP with the same layers, optimizer and epochs.
 
 Usage: python benchmarks/results.py [--seeds N] [--only iris,wine] [--set KEY=VALUE ...]   (or `make results`,
-which installs the `results` extra).
+which installs the `results` extra, and then measures `nnctl init`'s starter configs with
+benchmarks/starter_results.py).
 
 Each dataset (rows with a target) is split once into 80% train and 20% test (seed 0, stratified by class for
 classification); the split is the same for both libraries and every seed. nnctl trains with the config as
@@ -41,9 +42,9 @@ PRIMARY = {"classification": ("accuracy", "f1"), "regression": ("r2", "rmse"), "
 LOWER_IS_BETTER = ("rmse", "deviance")
 
 
-def split(frame: pd.DataFrame, target: str, task: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """80/20 train/test split with seed 0; stratified for classification."""
-    rng = np.random.default_rng(0)
+def split(frame: pd.DataFrame, target: str, task: str, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """80/20 train/test split (seed 0 for the shipped configs' table); stratified for classification."""
+    rng = np.random.default_rng(seed)
     frame = frame[frame[target].notna()]
     if task == "regression":
         order = rng.permutation(len(frame))

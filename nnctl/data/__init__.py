@@ -12,4 +12,6 @@
     chunks      what both streaming passes share: progress, the chunked split, class keys
     cache       parsed arrays of big CSVs, kept between runs
     starter     `nnctl init`: a starter config from one look at a CSV
+    starter_recipe  the starter's network and training (width, init, optimizer, epochs, early stopping) from the
+                rows alone, as benchmarks/starter_results.py chose them
 """

@@ -13,6 +13,7 @@ import pandas as pd
 from nnctl.config.safe_yaml import dump_scalar
 from nnctl.data.fit import is_numeric, labels_of
 from nnctl.data.reader import read_csv
+from nnctl.data.starter_recipe import recipe
 from nnctl.dialect import Dialect, Settings, sniff
 from nnctl.errors import DataError
 from nnctl.model import dates
@@ -22,6 +23,7 @@ MAX_CLASSES = 20  # integer targets with at most this many values (and fewer tha
 COUNT_STARTS = (0, 1)  # other whole-number targets starting at one of these are counts (visits, claims): poisson
 MAX_CATEGORIES = 50  # text features with more values (or values in more than half the rows) are left out
 MIN_ROWS = 50  # below this, a 20% validation split is too few rows to judge (or stop) training by
+VALIDATION_SPLIT = 0.2
 _COMMENT_AT = 38  # column where trailing comments start, so they line up
 
 
@@ -58,10 +60,8 @@ def starter_config(csv_path: str | Path, target: str, config_dir: str | Path = "
         reasons = "; ".join(f"{c.name}: {c.note}" for c in features) or "there are none"
         raise DataError(f"{source}: no usable feature columns besides the target '{target}' ({reasons})")
     n_inputs = sum(c.width for c in kept)
-    # The next power of two >= 2 * inputs; at least 16, as 8 units learn iris-sized data too slowly at Adam's rate
-    first = min(max(16, 1 << (2 * n_inputs - 1).bit_length()), 64)
-    second = max(16, first // 2)
     small = len(labels) < MIN_ROWS
+    plan = recipe(len(labels), 0.0 if small else VALIDATION_SPLIT)
     classification, counts = task == "classification", task == "count regression"
 
     lines: list[tuple[str, str]] = [
@@ -84,7 +84,8 @@ def starter_config(csv_path: str | Path, target: str, config_dir: str | Path = "
         lines.append(("  validation_split: 0", f"only {len(labels)} labelled rows: too few to hold some out, so "
                                                "all train and nothing measures unseen data"))
     else:
-        lines.append(("  validation_split: 0.2", "hold out 20% of the rows to measure the model on unseen data"))
+        lines.append((f"  validation_split: {VALIDATION_SPLIT}", "hold out 20% of the rows to measure the model on "
+                      "unseen data"))
     doubtful = [c for c in kept if c.date_order]
     if doubtful:
         lines.append((f"  date_order: {doubtful[0].date_order}", f"{_scalar(doubtful[0].name)} reads as day first and "
@@ -100,23 +101,11 @@ def starter_config(csv_path: str | Path, target: str, config_dir: str | Path = "
     output, output_note, loss = _output(task)
     lines += [
         ("model:", ""),
-        ("  layers:", f"{n_inputs} inputs (one per number, one per category) -> {first} -> {second} -> output"),
-        (f"    - {{units: {first}, activation: relu}}", "twice the inputs, rounded up to a power of two (16 to 64)"),
-        (f"    - {{units: {second}, activation: relu}}", "narrowing towards the output"),
+        *plan.model_lines(n_inputs),
         (f"    - {{activation: {output}}}", output_note),
         (f"loss: {loss}", _loss_note(labels, task)),
-        ("optimizer:", ""),
-        ("  name: adam", "per-weight step sizes: works on most tables without tuning"),
-        ("  learning_rate: 0.001", "Adam's usual rate; raise it if the loss falls too slowly"),
-        ("training:", ""),
-        ("  epochs: 100", "passes over the training rows" + ("" if small else "; early stopping may end it sooner")),
-        ("  batch_size: 32", "rows per gradient step"),
+        *plan.training_lines(),
     ]
-    if small:
-        lines.append(("  ", "no early_stopping: it watches val_loss, and there are no validation rows"))
-    else:
-        lines += [("  early_stopping:", "stop once val_loss has not improved for 10 epochs; keep the best weights"),
-                  ("    monitor: val_loss", ""), ("    patience: 10", "")]
     lines.append(("", "no output key: `nnctl train` saves the model as this config's name with .npz, in the current "
                       "folder (-o elsewhere)"))
     return "".join(_render(text, comment) for text, comment in lines)
