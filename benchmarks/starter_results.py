@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from results import split
+from results import split, with_date_parts
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"
@@ -162,19 +162,19 @@ def measure(name: str, csv: Path, target: str, seeds: int, extra: list[str]) -> 
             started = time.perf_counter()
             metrics, config, epochs = run_starter(train_csv, test_csv, target, seed, extra)
             elapsed = time.perf_counter() - started
-            task = LOSSES[config.loss].task
+            task = LOSSES[config.loss.name].task
             if result is None:
                 result = Scores(name, task, len(test))
             result.seconds["starter"] += elapsed
             result.epochs.append(epochs)
             result.scores["starter"].append(float(metrics["accuracy" if task == "classification" else "r2"]))
-            features = list(config.data.features)
-            for model, kind, categories in ((mlp_defaults(train, features, task, seed), "mlp", False),
+            train_x, test_x, features = with_date_parts(train, test, list(config.data.features))
+            for model, kind, categories in ((mlp_defaults(train_x, features, task, seed), "mlp", False),
                                             (hgb_defaults(task, seed), "hgb", True)):
                 started = time.perf_counter()
                 # one OpenMP thread: gradient boosting's two threads spin-wait for minutes on a busy 2-core VM
                 with threadpool_limits(1, user_api="openmp"):
-                    score = sklearn_score(model, train, test, features, target, task, categories)
+                    score = sklearn_score(model, train_x, test_x, features, target, task, categories)
                 result.scores[kind].append(score)
                 result.seconds[kind] += time.perf_counter() - started
     assert result is not None
