@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, BinaryIO
 
 from nnctl.errors import DataError
 from nnctl.registry import closest
@@ -142,24 +142,29 @@ def _shown(delimiter: str) -> str:
 # --- detection -------------------------------------------------------------------------------------------
 
 
+def open_bytes(path: str | Path) -> BinaryIO:
+    """A data file opened for reading bytes (the caller closes it); a missing or unreadable one is a DataError."""
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a directory, expected a data file") from None
+    except PermissionError:
+        raise DataError(f"{path}: not readable (permission denied)") from None
+
+
 def sniff(path: str | Path, settings: Settings, columns: Sequence[str] = ()) -> Dialect:
     """The dialect of a CSV file, from its first few KB; `columns` are names its header must hold."""
     name = str(path)
-    try:
-        with open(path, "rb") as stream:
-            head = stream.read(SAMPLE_BYTES)
-            while head.count(b"\n") < _SAMPLE_LINES and len(head) < _SAMPLE_LIMIT:
-                more = stream.read(len(head) or SAMPLE_BYTES)  # a file of very long lines: read on, doubling
-                if not more:
-                    break
-                head += more
-            complete = not stream.read(1)
-    except FileNotFoundError:
-        raise DataError(f"{name}: file not found") from None
-    except IsADirectoryError:
-        raise DataError(f"{name}: is a directory, expected a CSV file") from None
-    except PermissionError:
-        raise DataError(f"{name}: not readable (permission denied)") from None
+    with open_bytes(path) as stream:
+        head = stream.read(SAMPLE_BYTES)
+        while head.count(b"\n") < _SAMPLE_LINES and len(head) < _SAMPLE_LIMIT:
+            more = stream.read(len(head) or SAMPLE_BYTES)  # a file of very long lines: read on, doubling
+            if not more:
+                break
+            head += more
+        complete = not stream.read(1)
     text = decode(head, settings, name, complete=complete)
     return detect(text, name, settings, complete=complete, columns=columns)
 

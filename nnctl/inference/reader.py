@@ -23,7 +23,16 @@ from typing import IO, Any
 
 import numpy as np
 
-from nnctl.dialect import SAMPLE_BYTES, Dialect, Settings, decode_error, detect, extra_fields_hint, other_delimiter
+from nnctl.dialect import (
+    SAMPLE_BYTES,
+    Dialect,
+    Settings,
+    decode_error,
+    detect,
+    extra_fields_hint,
+    open_bytes,
+    other_delimiter,
+)
 from nnctl.errors import DataError
 from nnctl.model.columns import require_names
 
@@ -357,12 +366,5 @@ def open_input(path: str) -> IO[bytes]:
         import sys
 
         return sys.stdin.buffer
-    try:
-        return open(path, "rb")  # the caller closes it
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: is a directory, expected a data file") from None
-    except PermissionError:
-        raise DataError(f"{path}: not readable (permission denied)") from None
+    return open_bytes(path)  # the caller closes it
 
