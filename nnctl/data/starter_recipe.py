@@ -48,7 +48,7 @@ class Recipe:
         """The `model:` section's init and hidden layers; the output layer's line follows them."""
         return [
             (f"  init: {self.init}", "Glorot: on small tables it trains better than He (relu's usual init)"),
-            ("  layers:", f"{n_inputs} inputs (one per number, one per category) -> {self.units} -> output"),
+            ("  layers:", f"{n_inputs} inputs (one per number or category, a few per date) -> {self.units} -> output"),
             (f"    - {{units: {self.units}, activation: relu}}", "one wide layer: on average it beat two "
                                                                  "narrower ones"),
         ]

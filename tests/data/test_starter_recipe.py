@@ -42,7 +42,7 @@ def test_each_choice_has_its_reason_beside_it():
     comments = {line.split("#")[0].strip(): line.split("#", 1)[1].strip() for line in text.splitlines()
                 if "#" in line and line.split("#")[0].strip()}
     assert "better than He" in comments["init: glorot_uniform"]
-    assert comments["layers:"] == "64 inputs (one per number, one per category) -> 256 -> output"
+    assert comments["layers:"] == "64 inputs (one per number or category, a few per date) -> 256 -> output"
     assert "one wide layer" in comments["- {units: 256, activation: relu}"]
     assert comments["epochs: 445"] == "passes over the rows: ~20,000 gradient steps (at most 500 passes)"
     assert comments["early_stopping:"] == "stop sooner once val_loss has not improved for 44 epochs (a tenth of them)"
