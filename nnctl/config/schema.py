@@ -117,13 +117,13 @@ class DataConfig(_Section):
                         "cache folder, so the next run on the same file starts at once")
     class_weight: Literal["balanced"] | dict[str | int, float] | None = Field(
         None, description="classification: 'balanced' or a mapping of label to loss weight")
+    weight: str | None = Field(None, description="a column of per-row loss weights (numbers >= 0), times any "
+                               "class_weight, scaled to average 1 over the training rows; not a feature")
     streaming: bool = Field(False, description="train from CSVs larger than memory: one pass fits the "
                             "preprocessing chunk by chunk, a second writes the preprocessed rows to a temporary "
                             "file in the cache folder, and every epoch reads that file in shuffled chunks")
-    chunk_rows: int = Field(50_000, ge=1, description="streaming: rows per CSV chunk read and per chunk of the "
-                            "temporary file")
-    shuffle_buffer: int = Field(200_000, ge=1, description="streaming: rows shuffled together in memory (whole "
-                                "chunks, in a shuffled order); at least chunk_rows")
+    chunk_rows: int = Field(50_000, ge=1, description="streaming: rows per CSV chunk and per temporary-file chunk")
+    shuffle_buffer: int = Field(200_000, ge=1, description="streaming: rows shuffled together; >= chunk_rows")
 
     @model_validator(mode="after")
     def _indicators(self) -> DataConfig:

@@ -28,6 +28,7 @@ from nnctl.data.rules import (
     require_counts,
     require_labels,
     require_numeric_target,
+    row_weights,
     unseen_categories,
     warn_unseen,
     weights_by_label,
@@ -140,9 +141,14 @@ def _load(config: Config, rng: np.random.Generator, warn: Warn,
     train = encode(train_frame, train_path)
     weights = class_weights(config, target, np.bincount(train.y, minlength=len(target.classes))
                             if task == "classification" else np.zeros(0))
+    w = None if weights is None else weights[train.y]
     if weights is not None:
-        train.w = weights[train.y].astype(dtype)
         sources.class_weight = weights_by_label(target, weights)
+    if data.weight:  # times the class weights, scaled to average 1: a weight of 2 is the row twice
+        w = row_weights(config, train_frame, train_path) * (1.0 if w is None else w)
+        w *= len(w) / w.sum()
+    if w is not None:
+        train.w = w.astype(dtype)
     validation = encode(val_frame, sources.validation or train_path) if len(val_frame) else None
     sources.rows_train, sources.rows_validation = len(train_frame), len(val_frame)
     return Dataset(train, validation, preprocessor, target, loss, sources), train, validation

@@ -23,7 +23,7 @@ from nnctl.data.fit import is_numeric
 from nnctl.data.reader import line_of, require_columns, series_line
 from nnctl.errors import ConfigError, DataError
 from nnctl.model.columns import absent, quoted
-from nnctl.model.preprocessing import Preprocessor, TargetEncoder
+from nnctl.model.preprocessing import Preprocessor, TargetEncoder, to_numbers
 
 if TYPE_CHECKING:
     from nnctl.model.model import Model
@@ -38,6 +38,8 @@ Unseen = dict[str, tuple[int, set[str]]]  # categorical column -> (rows with uns
 def checked_features(config: Config, frame: pd.DataFrame, source: str, base: Model | None) -> list[str]:
     """The feature columns, once `frame` (a CSV, or only its header) is known to hold them and the target."""
     _configured(config, frame, [config.data.target], source, "target")
+    if config.data.weight:
+        _configured(config, frame, [config.data.weight], source, "weight")
     features = feature_columns(config, frame, source, base)
     if base is None and config.data.features:
         _configured(config, frame, features, source, "features")
@@ -71,7 +73,11 @@ def feature_columns(config: Config, frame: pd.DataFrame, source: str, base: Mode
             raise DataError(f"{source}: lacks {len(missing)} of the model's {len(known)} feature columns ({shown}); "
                             "the data must have the columns the model was trained on")
         return known
-    features = list(data.features) if data.features else [str(c) for c in frame.columns if c != data.target]
+    features = list(data.features) if data.features else [str(c) for c in frame.columns
+                                                          if c not in (data.target, data.weight)]
+    if data.weight in features:
+        raise DataError(f"{config.at('data', 'features')}: data.features lists the weight column '{data.weight}'; "
+                        "a row's weight is not an input: remove it there")
     if data.target in features:
         raise DataError(f"{config.at('data', 'features')}: data.features lists the target '{data.target}' too; "
                         "remove it there")
@@ -231,6 +237,22 @@ def class_weights(config: Config, target: TargetEncoder, counts: np.ndarray) -> 
                               f"(classes: {', '.join(map(str, target.classes))})")
         weights[by_text[str(label)]] = weight
     return weights
+
+
+def row_weights(config: Config, frame: pd.DataFrame, source: str) -> np.ndarray:
+    """`data.weight`'s values (n,) float64 for the rows of `frame`: finite numbers >= 0, not all zero."""
+    name = str(config.data.weight)
+    series = frame[name]
+    values, bad = to_numbers(series.to_numpy())
+    if bad is None:
+        wrong = ~np.isfinite(values) | (values < 0)
+        bad = int(np.argmax(wrong)) if wrong.any() else None
+    if bad is not None:
+        raise DataError(f"{source}: column '{name}' (data.weight) line {series_line(series, bad)}: "
+                        f"'{series.iloc[bad]}' is not a weight; weights are numbers >= 0, one in every row")
+    if not values.any():
+        raise DataError(f"{source}: column '{name}' (data.weight): every training row weighs 0; nothing to learn")
+    return values
 
 
 def weights_by_label(target: TargetEncoder, weights: np.ndarray) -> dict[str, float]:

@@ -56,6 +56,7 @@ from nnctl.data.rules import (
 )
 from nnctl.engine.losses import LOSSES
 from nnctl.engine.metrics import Moments
+from nnctl.errors import ConfigError
 from nnctl.model.preprocessing import FeatureSpec, Preprocessor, TargetEncoder, value_error
 from nnctl.model.state import StreamingInfo
 
@@ -264,6 +265,9 @@ def load(config: Config, rng: np.random.Generator, warn: Warn, base: Model | Non
     started = time.perf_counter()
     status = status or (lambda message: None)
     data = config.data
+    if data.weight:  # the spill has room for class weights only; row weights need their own pass-2 column
+        raise ConfigError(f"{config.at('data', 'weight')}: data.weight does not work with data.streaming yet; "
+                          "train in memory, or drop data.weight")
     path = str(config.resolve(data.train))
     features = checked_features(config, read_header(path, config_dialect(config, path)), path, base)
     validation_path = str(config.resolve(data.validation)) if data.validation else None

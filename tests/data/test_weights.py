@@ -1,0 +1,116 @@
+"""Row weights (`data.weight`): a weight of 2 is exactly the row twice, combined with class weights; bad weights
+are named with their line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nnctl.config.load import config_from
+from nnctl.data.load import load_dataset
+from nnctl.engine.losses import LOSSES
+from nnctl.engine.network import Network
+from nnctl.errors import ConfigError, DataError
+from nnctl.training.run import train
+
+from conftest import DATASETS
+
+
+def _config(csv: Path, **data: object) -> dict:
+    return {
+        "seed": 0,
+        "data": {"train": str(csv), "target": "species", "validation_split": 0, "scale": "none", "cache": False,
+                 **data},
+        "model": {"layers": [{"units": 6, "activation": "tanh"}, {"activation": "softmax"}]},
+        "loss": "cross_entropy",
+        "optimizer": {"name": "sgd", "learning_rate": 0.2},
+        "training": {"epochs": 25, "batch_size": 1000, "shuffle": False, "dtype": "float64"},
+    }
+
+
+def _dataset(raw: dict, folder: Path):
+    return load_dataset(config_from(raw, str(folder / "c.yaml"), folder), np.random.default_rng(0),
+                        lambda message: None)
+
+
+def _gradient(rows, loss_name: str = "cross_entropy") -> tuple[float, np.ndarray]:
+    """The full-batch loss and its gradient (flat, float64) of one fixed network on the training rows."""
+    network = Network([4, 6, 3], ["tanh", "softmax"], dtype="float64")
+    network.initialise(["glorot_uniform", "glorot_uniform"], np.random.default_rng(7))
+    ws = network.workspace(len(rows))
+    loss = LOSSES[loss_name]
+    A = network.forward_train(ws, rows.X)
+    value = loss.value(A, rows.Y, ws.scratch[-1][: len(rows)], rows.w)
+    network.backward(ws, rows.X, rows.Y, loss, rows.w)
+    return value, network.grads.copy()
+
+
+def test_a_weight_of_two_is_exactly_the_row_twice(tmp_path):
+    """Full batch, float64: the weighted loss and its gradient equal those of the data with the rows copied."""
+    frame = pd.read_csv(DATASETS / "iris.csv").iloc[::4].reset_index(drop=True)  # 38 rows, all three classes
+    weighted = frame.assign(w=1.0)
+    weighted.loc[5, "w"] = 2.0
+    weighted.loc[20, "w"] = 3.0
+    weighted.to_csv(tmp_path / "weighted.csv", index=False)
+    copied = pd.concat([frame, frame.iloc[[5, 20, 20]]], ignore_index=True)
+    copied.to_csv(tmp_path / "copied.csv", index=False)
+    settings = {"training": {"dtype": "float64"}}
+    a = _dataset({**_config(tmp_path / "weighted.csv", weight="w"), **settings}, tmp_path).train
+    b = _dataset({**_config(tmp_path / "copied.csv"), **settings}, tmp_path).train
+    assert len(a) == 38 and len(b) == 41
+    (value_a, grad_a), (value_b, grad_b) = _gradient(a), _gradient(b)
+    assert value_a == pytest.approx(value_b, rel=1e-12)
+    np.testing.assert_allclose(grad_a, grad_b, rtol=1e-10, atol=1e-13)
+    unweighted = _dataset({**_config(tmp_path / "weighted.csv", features=list(frame.columns[:4])), **settings},
+                          tmp_path).train
+    assert np.abs(_gradient(unweighted)[1] - grad_a).max() > 1e-4  # the weights did something
+
+
+def test_weighted_training_runs_end_to_end(tmp_path):
+    frame = pd.read_csv(DATASETS / "iris.csv").assign(w=lambda f: 1.0 + (f.species == "virginica"))
+    frame.to_csv(tmp_path / "w.csv", index=False)
+    raw = _config(tmp_path / "w.csv", weight="w")
+    result = train(config_from(raw, str(tmp_path / "c.yaml"), tmp_path), save=False)
+    assert result.model.preprocessor.names == ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    assert result.final["train"]["accuracy"] > 0.6
+
+
+def test_the_weight_column_is_not_a_feature_and_combines_with_class_weights(tmp_path):
+    frame = pd.read_csv(DATASETS / "iris.csv").assign(w=lambda f: np.where(f.index % 2, 1.0, 3.0))
+    frame.to_csv(tmp_path / "w.csv", index=False)
+    raw = _config(tmp_path / "w.csv", weight="w", class_weight={"setosa": 2.0})
+    dataset = _dataset(raw, tmp_path)
+    assert dataset.preprocessor.names == ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    w = dataset.train.w
+    assert w is not None and w.mean() == pytest.approx(1.0)
+    expected = np.where(frame.index % 2, 1.0, 3.0) * np.where(frame.species == "setosa", 2.0, 1.0)
+    np.testing.assert_allclose(w, expected * len(expected) / expected.sum(), rtol=1e-6)
+
+
+@pytest.mark.parametrize(("value", "line"), [("-1", 4), ("", 4), ("heavy", 4), ("inf", 4)])
+def test_a_bad_weight_is_named_with_its_line(tmp_path, value, line):
+    rows = ["a,b,species,w", "1,2,x,1", "2,3,y,1", f"3,4,x,{value}", "4,5,y,1"]
+    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+    raw = _config(tmp_path / "d.csv", weight="w")
+    with pytest.raises(DataError, match=rf"column 'w' \(data.weight\) line {line}: .* is not a weight; weights are "
+                                        r"numbers >= 0"):
+        load_dataset(config_from(raw, str(tmp_path / "c.yaml"), tmp_path), np.random.default_rng(0),
+                     lambda message: None)
+
+
+def test_weight_errors_point_at_the_config(tmp_path):
+    raw = _config(DATASETS / "iris.csv", weight="wieght")
+    with pytest.raises(DataError, match=r"data.weight: 'wieght' is not a column of .*iris.csv"):
+        load_dataset(config_from(raw, str(tmp_path / "c.yaml"), tmp_path), np.random.default_rng(0),
+                     lambda message: None)
+    raw = _config(DATASETS / "iris.csv", weight="sepal_length", features=["sepal_length", "petal_length"])
+    with pytest.raises(DataError, match=r"data\.features lists the weight column .sepal_length."):
+        load_dataset(config_from(raw, str(tmp_path / "c.yaml"), tmp_path), np.random.default_rng(0),
+                     lambda message: None)
+    raw = _config(DATASETS / "iris.csv", weight="sepal_length", streaming=True)
+    with pytest.raises(ConfigError, match=r"data\.weight does not work with data\.streaming yet"):
+        load_dataset(config_from(raw, str(tmp_path / "c.yaml"), tmp_path), np.random.default_rng(0),
+                     lambda message: None)
