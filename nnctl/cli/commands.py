@@ -16,7 +16,7 @@ import typer
 from rich.markup import escape
 
 from nnctl.cli.app import Format, LogFormat, app, errors, exit_130_on_interrupt
-from nnctl.cli.render import scores_table, show_description, show_model, stderr, summary_table
+from nnctl.cli.render import cv_table, scores_table, show_description, show_model, stderr, summary_table
 from nnctl.errors import InputError, ModelFileError, TrainingInterrupted
 
 if TYPE_CHECKING:
@@ -177,6 +177,67 @@ def _model_first(load: Callable[[Path], Model], model: Path, data: str, command:
         if data != "-" and data.endswith(".npz") and not model.name.endswith(".npz"):
             raise ModelFileError(f"{exc}; MODEL comes first: nnctl {command} {data} {model}") from None
         raise
+
+
+@app.command()
+def cv(
+    config: Annotated[Path, typer.Argument(help="YAML config file.", show_default=False)],
+    folds: Annotated[int, typer.Option("--folds", "-k", min=2, help="Folds per repeat.")] = 5,
+    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Repeats, each with its own folds.")] = 1,
+    group: Annotated[str | None, typer.Option("--group", metavar="COLUMN", help="Keep each value of this column "
+                                              "in one fold (never in training and validation at once).")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", metavar="CSV", help="Write out-of-fold "
+                                                "predictions here: one row per labelled row, in input order, with "
+                                                "its fold.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", metavar="KEY=VALUE",
+                                                   help="Override a config key, e.g. training.epochs=5.")] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    fail_under: Annotated[list[str] | None, typer.Option("--fail-under", metavar="METRIC=VALUE", help="Exit 1 "
+                                                         "when the folds' mean misses this bar, e.g. "
+                                                         "val_accuracy=0.9 (losses and errors: an upper "
+                                                         "limit); repeatable.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-fold lines on stderr.")] = False,
+) -> None:
+    """Cross-validate CONFIG: train it from scratch on each fold and score it on the held-out rows.
+
+    Classification folds are stratified by class; --group keeps groups whole. Prints each fold's validation
+    metrics and their mean ± sd (sample standard deviation)."""
+    from nnctl.config.load import load_config
+    from nnctl.errors import TrainingError
+    from nnctl.files import replace_on_success
+    from nnctl.sweep.cv import cross_validate
+    from nnctl.training.run import missed_bars
+
+    with errors():
+        bars = _bars(fail_under or [])
+        cfg = load_config(config, _overrides(set_))
+
+        def said(scores: Any, total: int) -> None:
+            if not quiet:
+                where = f" of repeat {scores.repeat} ({len(result_so_far) + 1}/{total})" if repeats > 1 else ""
+                stderr.print(f"fold {scores.fold}/{folds}{where}: " + ", ".join(
+                                 f"{k} {v:.4f}" for k, v in scores.metrics.items() if k in _SHOWN), markup=False)
+            result_so_far.append(scores)
+
+        result_so_far: list[Any] = []
+        result = cross_validate(cfg, folds, repeats, group, on_fold=said, predictions=output is not None)
+        unknown = [name for name in bars if name not in result.mean]
+        if unknown:
+            raise InputError(f"--fail-under {unknown[0]}: not a cross-validated metric (available: "
+                             f"{', '.join(result.mean)})")
+        if output is not None and result.predictions is not None:
+            with replace_on_success(output, "w", what="the predictions", cannot_open=InputError) as handle:
+                result.predictions.to_csv(handle, index=False, float_format="%.6g", lineterminator="\n")
+        if json_:
+            sys.stdout.write(json.dumps(result.to_json()) + "\n")
+        else:
+            cv_table(result)
+        missed = missed_bars(bars, result.mean)
+        if missed:
+            raise TrainingError(f"the folds' mean misses --fail-under: {'; '.join(missed)}")
+
+
+_SHOWN = ("val_loss", "val_accuracy", "val_f1", "val_r2", "val_rmse")
 
 
 @app.command()

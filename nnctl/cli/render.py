@@ -86,6 +86,17 @@ def scores_table(scores: dict[str, Any]) -> None:
         stdout.print(confusion_table(confusion["labels"], confusion["counts"]))
 
 
+def cv_table(result: Any) -> None:
+    """Cross-validation: per metric the folds' mean and sample standard deviation, and each fold's value."""
+    table = Table(title=f"{len(result.folds)} folds ({result.task}): validation metrics", title_justify="left")
+    for column in ("metric", "mean", "sd", "per fold"):
+        table.add_column(column, justify="left" if column in ("metric", "per fold") else "right")
+    for name, mean in result.mean.items():
+        values = " ".join(f"{f.metrics[name]:.3f}" for f in result.folds if name in f.metrics)
+        table.add_row(name, f"{mean:.4f}", f"{result.std[name]:.4f}", values)
+    stdout.print(table)
+
+
 def confusion_table(labels: list[Any], counts: list[list[int]]) -> Table:
     table = Table(title="confusion matrix (rows: true, columns: predicted)", title_justify="left")
     table.add_column("")

@@ -37,17 +37,17 @@ Unseen = dict[str, tuple[int, set[str]]]  # categorical column -> (rows with uns
 
 def checked_features(config: Config, frame: pd.DataFrame, source: str, base: Model | None) -> list[str]:
     """The feature columns, once `frame` (a CSV, or only its header) is known to hold them and the target."""
-    _configured(config, frame, [config.data.target], source, "target")
+    configured_columns(config, frame, [config.data.target], source, "target")
     if config.data.weight:
-        _configured(config, frame, [config.data.weight], source, "weight")
+        configured_columns(config, frame, [config.data.weight], source, "weight")
     features = feature_columns(config, frame, source, base)
     if base is None and config.data.features:
-        _configured(config, frame, features, source, "features")
+        configured_columns(config, frame, features, source, "features")
     require_columns(frame, features, source, "feature")
     return features
 
 
-def _configured(config: Config, frame: pd.DataFrame, columns: list[str], source: str, key: str) -> None:
+def configured_columns(config: Config, frame: pd.DataFrame, columns: list[str], source: str, key: str) -> None:
     """DataError at the config's line of `data.<key>` when the CSV lacks columns that key names."""
     found = absent([str(c) for c in frame.columns], columns)
     if found is not None:

@@ -97,7 +97,7 @@ def _check_bars(require: Mapping[str, float], dataset: Dataset) -> None:
             raise InputError(f"{{require}} {name}: {why} (available: {', '.join(available)})", arguments=("require",))
 
 
-def _missed_bars(require: Mapping[str, float], summary: Mapping[str, float]) -> list[str]:
+def missed_bars(require: Mapping[str, float], summary: Mapping[str, float]) -> list[str]:
     """'val_accuracy 0.8667 < 0.9' for each bar the run misses; losses and errors must stay at or below theirs."""
     missed = []
     for name, bar in require.items():
@@ -214,7 +214,7 @@ def _train(config: Config, dataset: Dataset, rng: np.random.Generator, base: Mod
     if dataset.validation is not None:
         final["validation"] = model.score(dataset.validation.chunks())
     result = TrainResult(model, path, time.perf_counter() - started, final, best_epoch, loop.stopped_early)
-    _save(result, config, path, ckpt, resume, _missed_bars(require or {}, result.summary()))
+    _save(result, config, path, ckpt, resume, missed_bars(require or {}, result.summary()))
     return result
 
 
