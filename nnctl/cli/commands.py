@@ -197,6 +197,10 @@ def cv(
                                                          "val_accuracy=0.9 (losses and errors: an upper "
                                                          "limit); repeatable.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-fold lines on stderr.")] = False,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", metavar="ADDRESS", help="Run the folds on the "
+                                                  "Dask cluster at this address (the 'sweep' extra).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Run the folds on an embedded Dask "
+                                                "cluster of this many processes (the 'sweep' extra).")] = None,
 ) -> None:
     """Cross-validate CONFIG: train it from scratch on each fold and score it on the held-out rows.
 
@@ -220,7 +224,8 @@ def cv(
             result_so_far.append(scores)
 
         result_so_far: list[Any] = []
-        result = cross_validate(cfg, folds, repeats, group, on_fold=said, predictions=output is not None)
+        result = cross_validate(cfg, folds, repeats, group, on_fold=said, predictions=output is not None,
+                                scheduler=scheduler, workers=workers)
         unknown = [name for name in bars if name not in result.mean]
         if unknown:
             raise InputError(f"--fail-under {unknown[0]}: not a cross-validated metric (available: "

@@ -17,7 +17,7 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,6 @@ from nnctl.engine.losses import LOSSES
 from nnctl.errors import ConfigError
 from nnctl.inference.predict import evaluate
 from nnctl.model.model import Model
-from nnctl.training.events import Callback
 from nnctl.training.run import train
 
 
@@ -76,11 +75,12 @@ class CvResult:
 
 
 def cross_validate(config: Config, folds: int = 5, repeats: int = 1, group: str | None = None,
-                   on_fold: Callable[[FoldScores, int], None] | None = None,
-                   callback: Callable[[], Callback] | None = None, predictions: bool = False) -> CvResult:
+                   on_fold: Callable[[FoldScores, int], None] | None = None, predictions: bool = False,
+                   scheduler: str | None = None, workers: int | None = None) -> CvResult:
     """Train the config on each of `folds` x `repeats` folds of its training CSV's labelled rows and score each on
     its held-out rows. `group` names a column whose values never span training and validation. `on_fold(scores,
-    total)` hears of each finished fold; `callback()` makes each fold's training callback."""
+    total)` hears of each finished fold. The folds run one after another here, or on Dask: on the scheduler at
+    `scheduler`, or on an embedded cluster of `workers` processes (the `sweep` extra)."""
     if folds < 2 or repeats < 1:
         raise ConfigError(f"{{folds}} must be at least 2 and {{repeats}} at least 1 (got {folds} and {repeats})",
                           arguments=("folds", "repeats"))
@@ -95,55 +95,70 @@ def cross_validate(config: Config, folds: int = 5, repeats: int = 1, group: str 
         if task == "classification" else None
     groups = frame[group].astype(str).to_numpy() if group is not None else None
     plan = make_folds(len(frame), folds, repeats, np.random.default_rng(config.seed), classes, groups, path)
-    out: pd.DataFrame | None = None
+    jobs = [(config, frame.iloc[f.train].to_csv(index=False), frame.iloc[f.validation].to_csv(index=False),
+             len(f.train), f.repeat, f.number, predictions and f.repeat == repeats) for f in plan]
+    done = _on_dask(jobs, scheduler, workers) if scheduler or workers else map(lambda job: run_fold(*job), jobs)
     scores: list[FoldScores] = []
-    with tempfile.TemporaryDirectory(prefix="nnctl-cv-") as folder:
-        for fold in plan:
-            model, result = _run_fold(config, frame, fold, Path(folder), callback)
-            scores.append(result)
-            if predictions and fold.repeat == repeats:
-                out = _predict(model, frame, fold, out)
-            if on_fold is not None:
-                on_fold(result, len(plan))
+    out: pd.DataFrame | None = None
+    for fold, (result, predicted) in zip(plan, done, strict=True):
+        scores.append(result)
+        if predicted is not None:
+            out = _place(predicted, fold, out, len(frame))
+        if on_fold is not None:
+            on_fold(result, len(plan))
     return CvResult(task, scores, out)
 
 
-def _run_fold(config: Config, frame: pd.DataFrame, fold: Fold, folder: Path,
-              callback: Callable[[], Callback] | None) -> tuple[Model, FoldScores]:
-    train_csv, validation_csv = folder / "train.csv", folder / "validation.csv"
-    frame.iloc[fold.train].to_csv(train_csv, index=False)
-    frame.iloc[fold.validation].to_csv(validation_csv, index=False)
-    # The held-out rows are only scored: early stopping (and any validation the config asks for) splits its own
-    # rows off the fold's training rows, as `data.validation_split` says, so nothing is chosen on the scored rows.
-    data = config.data.model_copy(update={"train": str(train_csv), "validation": None, "delimiter": None,
-                                          "decimal": None, "encoding": None, "cache": False})
-    fold_config = config.model_copy(update={"data": data})
-    started = time.perf_counter()
-    result = train(fold_config, callback=callback() if callback else None, save=False)
-    scores = evaluate(result.model, validation_csv)
+def run_fold(config: Config, train_csv: str, held_csv: str, rows_train: int, repeat: int, number: int,
+             predictions: bool) -> tuple[FoldScores, pd.DataFrame | None]:
+    """One fold, a pure function of its arguments for a Dask worker anywhere: train the config on the rows of
+    `train_csv` (CSV text), score it on `held_csv`'s, and (with `predictions`) predict those rows."""
+    with tempfile.TemporaryDirectory(prefix="nnctl-cv-") as folder:
+        train_path, held_path = Path(folder) / "train.csv", Path(folder) / "held_out.csv"
+        train_path.write_text(train_csv, encoding="utf-8")
+        held_path.write_text(held_csv, encoding="utf-8")
+        # The held-out rows are only scored: early stopping (and the validation the config asks for) splits its
+        # own rows off the fold's training rows, as `data.validation_split` says: nothing is chosen on them.
+        data = config.data.model_copy(update={"train": str(train_path), "validation": None, "delimiter": None,
+                                              "decimal": None, "encoding": None, "cache": False})
+        started = time.perf_counter()
+        result = train(config.model_copy(update={"data": data}), save=False)
+        scores = evaluate(result.model, held_path)
+        held = read_csv(held_path) if predictions else None
     metrics = {f"val_{k}": float(v) for k, v in scores.items() if k not in ("rows", "confusion_matrix")}
-    return result.model, FoldScores(fold.repeat, fold.number, len(fold.train), len(fold.validation),
-                                    time.perf_counter() - started, metrics)
+    fold = FoldScores(repeat, number, rows_train, int(scores["rows"]), time.perf_counter() - started, metrics)
+    return fold, None if held is None else _predict(result.model, held)
 
 
-def _predict(model: Model, frame: pd.DataFrame, fold: Fold, out: pd.DataFrame | None) -> pd.DataFrame:
-    """The fold's held-out rows' predictions written into `out` (made on the first fold)."""
+def _on_dask(jobs: list[tuple[Any, ...]], scheduler: str | None, workers: int | None) -> Iterator[Any]:
+    """The folds' results in plan order, computed as Dask futures on the sweep's clusters."""
+    from nnctl.sweep.trials import dask_client
+
+    with dask_client(scheduler, workers) as client:
+        futures = [client.submit(run_fold, *job, pure=False) for job in jobs]
+        for future in futures:
+            yield future.result()
+
+
+def _predict(model: Model, rows: pd.DataFrame) -> pd.DataFrame:
+    """The held-out rows' predictions: the prediction (named after the target), then `proba_<label>` per class."""
     target = model.target
-    if out is None:
-        classes = target.task == "classification"
-        columns: dict[str, Any] = {target.name: pd.Series([None] * len(frame), dtype=object) if classes
-                                   else np.full(len(frame), np.nan)}
-        if classes:
-            columns.update({f"proba_{label}": np.full(len(frame), np.nan) for label in target.classes})
-        out = pd.DataFrame({**columns, "fold": np.zeros(len(frame), np.int64)})
-    rows = frame.iloc[fold.validation]
     A = model.output(transform(model.preprocessor, rows, model.network.dtype, "<fold>"))
-    if target.task == "classification":
-        out.loc[fold.validation, target.name] = [target.classes[i] for i in target.class_indices(A).tolist()]
-        P = target.probabilities(A).astype(np.float64)
-        for j, label in enumerate(target.classes):
-            out.loc[fold.validation, f"proba_{label}"] = P[:, j]
-    else:
-        out.loc[fold.validation, target.name] = target.values(A)
+    if target.task != "classification":
+        return pd.DataFrame({target.name: target.values(A)})
+    P = target.probabilities(A).astype(np.float64)
+    labels = [target.classes[i] for i in target.class_indices(A).tolist()]
+    return pd.DataFrame({target.name: pd.Series(labels, dtype=object),
+                         **{f"proba_{label}": P[:, j] for j, label in enumerate(target.classes)}})
+
+
+def _place(predicted: pd.DataFrame, fold: Fold, out: pd.DataFrame | None, n: int) -> pd.DataFrame:
+    """A fold's predictions written into the rows it held out of `out` (made on the first fold, n rows)."""
+    if out is None:
+        out = pd.DataFrame({column: pd.Series([None] * n, dtype=object) if predicted[column].dtype == object
+                            else np.full(n, np.nan) for column in predicted.columns})
+        out["fold"] = np.zeros(n, np.int64)
+    for column in predicted.columns:
+        out.loc[fold.validation, column] = predicted[column].to_numpy()
     out.loc[fold.validation, "fold"] = fold.number
     return out

@@ -163,6 +163,19 @@ def _client(scheduler: str | None, client: Any, workers: int | None, debug: bool
             cluster.close()
 
 
+@contextlib.contextmanager
+def dask_client(scheduler: str | None, workers: int | None, debug: bool = False) -> Iterator[Any]:
+    """A Dask client as `run_sweep` makes one (the scheduler at `scheduler`, else an embedded cluster of `workers`
+    processes), with Dask's logging quiet; for other work that runs as futures (`nnctl.sweep.cv`)."""
+    require_distributed()
+    if scheduler is not None:
+        _check_address(scheduler)
+    if workers is not None and workers < 1:
+        raise InputError(f"{{workers}} {workers}: needs at least 1", arguments=("workers",))
+    with _quiet_dask(debug), _client(scheduler, None, workers, debug, CONNECT_TIMEOUT) as (client, _):
+        yield client
+
+
 def run_sweep(sweep: Sweep, output: str | Path, *, scheduler: str | None = None, client: Any = None,
               workers: int | None = None, callback: SweepCallback | None = None, debug: bool = False,
               connect_timeout: float | None = None) -> SweepResult:

@@ -71,3 +71,13 @@ def test_cli_table_json_predictions_and_bars(tmp_path):
     assert unknown.returncode == 2 and "val_r2: not a cross-validated metric" in unknown.stderr
     grouped = nnctl("cv", "configs/iris.yaml", "--group", "colour")
     assert grouped.returncode == 2 and "no group column 'colour'" in grouped.stderr
+
+
+def test_folds_on_an_embedded_dask_cluster_give_the_sequential_results():
+    pytest.importorskip("distributed")
+    config = load_config(CONFIGS / "iris.yaml", ["training.epochs=15"])
+    here = cross_validate(config, 4, predictions=True)
+    there = cross_validate(config, 4, predictions=True, workers=2)
+    assert [f.metrics for f in there.folds] == [f.metrics for f in here.folds]  # same rows, seed: same bits
+    assert there.predictions is not None and here.predictions is not None
+    pd.testing.assert_frame_equal(there.predictions, here.predictions)
