@@ -22,6 +22,7 @@ from nnctl.data.rules import (
     checked_features,
     class_weights,
     clean,
+    leaks,
     loss_name,
     no_training_rows,
     report_dropped,
@@ -105,6 +106,9 @@ def _load(config: Config, rng: np.random.Generator, warn: Warn,
     if loss == "poisson":
         require_counts(config, frame[data.target], train_path)
 
+    if base is None:
+        for message in leaks(frame, features, data.target, task):
+            warn(f"{train_path}: {message}")
     sources = Sources(train_path)
     if data.validation:
         sources.validation = str(config.resolve(data.validation))

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from nnctl.model.model import Model
 
 Warn = Callable[[str], None]
+LEAK_CHECK_COLUMNS = 500
 Unseen = dict[str, tuple[int, set[str]]]  # categorical column -> (rows with unseen categories, those categories)
 
 
@@ -253,6 +254,40 @@ def row_weights(config: Config, frame: pd.DataFrame, source: str) -> np.ndarray:
     if not values.any():
         raise DataError(f"{source}: column '{name}' (data.weight): every training row weighs 0; nothing to learn")
     return values
+
+
+def leaks(frame: pd.DataFrame, features: list[str], target: str, task: str) -> list[str]:
+    """Warnings for features that are near-perfect copies of the target (leakage: a column computed from the
+    target, or recorded after it, scores well in validation and fails on new rows). Regression: a numeric
+    feature with |Pearson r| >= 0.999. Classification: a column whose every value belongs to one class (and with
+    fewer distinct values than half the rows, so not an identifier), or a numeric column whose classes' value
+    ranges do not overlap. Only the first LEAK_CHECK_COLUMNS features are looked at: wide data stays fast."""
+    y = frame[target]
+    found = []
+    for name in features[:LEAK_CHECK_COLUMNS]:
+        x = frame[name]
+        both = x.notna() & y.notna()
+        if both.sum() < 10:
+            continue
+        x, labels = x[both], y[both]
+        if task == "regression":
+            if is_numeric(x) and is_numeric(labels) and x.std() > 0 and labels.std() > 0:
+                r = float(np.corrcoef(x.to_numpy(np.float64), labels.to_numpy(np.float64))[0, 1])
+                if abs(r) >= 0.999:
+                    found.append(f"column '{name}' follows the target '{target}' almost exactly (r = {r:.4f})")
+            continue
+        if labels.nunique() < 2:
+            continue
+        per_value = labels.groupby(x.astype(str)).nunique()
+        if per_value.max() == 1 and len(per_value) < len(x) / 2:
+            found.append(f"column '{name}' tells the class of every row by itself ({len(per_value)} values, each "
+                         f"always one class of '{target}')")
+        elif is_numeric(x):
+            ranges = x.groupby(labels.astype(str)).agg(["min", "max"]).sort_values("min")
+            if (ranges["min"].to_numpy()[1:] > ranges["max"].to_numpy()[:-1]).all():
+                found.append(f"column '{name}' separates every class of '{target}' by its value ranges alone")
+    return [f"{message}; is it computed from the target? A leaked column scores well in validation and fails on "
+            "new data" for message in found]
 
 
 def weights_by_label(target: TargetEncoder, weights: np.ndarray) -> dict[str, float]:
