@@ -117,10 +117,13 @@ def run_fold(config: Config, train_csv: str, held_csv: str, rows_train: int, rep
         train_path, held_path = Path(folder) / "train.csv", Path(folder) / "held_out.csv"
         train_path.write_text(train_csv, encoding="utf-8")
         held_path.write_text(held_csv, encoding="utf-8")
-        # The held-out rows are only scored: early stopping (and the validation the config asks for) splits its
-        # own rows off the fold's training rows, as `data.validation_split` says: nothing is chosen on them.
+        # The held-out rows are only scored: early stopping (or a plateau schedule) splits its own rows off the
+        # fold's training rows, as `data.validation_split` says, so nothing is chosen on them; a config that
+        # chooses nothing by validation trains on all of the fold's training rows.
+        split = config.data.validation_split if _chooses_by_validation(config) else 0.0
         data = config.data.model_copy(update={"train": str(train_path), "validation": None, "delimiter": None,
-                                              "decimal": None, "encoding": None, "cache": False})
+                                              "decimal": None, "encoding": None, "cache": False,
+                                              "validation_split": split})
         started = time.perf_counter()
         result = train(config.model_copy(update={"data": data}), save=False)
         scores = evaluate(result.model, held_path)
@@ -128,6 +131,11 @@ def run_fold(config: Config, train_csv: str, held_csv: str, rows_train: int, rep
     metrics = {f"val_{k}": float(v) for k, v in scores.items() if k not in ("rows", "confusion_matrix")}
     fold = FoldScores(repeat, number, rows_train, int(scores["rows"]), time.perf_counter() - started, metrics)
     return fold, None if held is None else _predict(result.model, held)
+
+
+def _chooses_by_validation(config: Config) -> bool:
+    """Whether training decides anything from validation rows: early stopping, or a plateau schedule."""
+    return config.training.early_stopping is not None or config.schedule.name == "plateau"
 
 
 def _on_dask(jobs: list[tuple[Any, ...]], scheduler: str | None, workers: int | None) -> Iterator[Any]:
