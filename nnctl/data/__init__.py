@@ -11,6 +11,7 @@
     reader      reading CSVs with pandas, whole or in chunks, and the line of each row
     chunks      what both streaming passes share: progress, the chunked split, class keys
     cache       parsed arrays of big CSVs, kept between runs
+    folds       cross-validation folds: stratified, grouped or plain, per repeat
     starter     `nnctl init`: a starter config from one look at a CSV
     starter_recipe  the starter's network and training (width, init, optimizer, epochs, early stopping) from the
                 rows alone, as benchmarks/starter_results.py chose them

@@ -140,7 +140,7 @@ def _chooses_by_validation(config: Config) -> bool:
 
 def _on_dask(jobs: list[tuple[Any, ...]], scheduler: str | None, workers: int | None) -> Iterator[Any]:
     """The folds' results in plan order, computed as Dask futures on the sweep's clusters."""
-    from nnctl.sweep.trials import dask_client
+    from nnctl.sweep.cluster import dask_client
 
     with dask_client(scheduler, workers) as client:
         futures = [client.submit(run_fold, *job, pure=False) for job in jobs]

@@ -12,17 +12,15 @@ rest of the library, this module never prints: progress goes to a `SweepCallback
 from __future__ import annotations
 
 import contextlib
-import logging
-import os
 import queue
 import time
 import uuid
-import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from nnctl.errors import InputError, TrainingInterrupted
+from nnctl.sweep.cluster import check_address, connect, quiet_dask
 from nnctl.sweep.plan import CONNECT_TIMEOUT, Sweep, require_distributed, trial_config
 from nnctl.sweep.results import BEST_MODEL, RESULTS_CSV, SweepCallback, SweepResult, Trial, Writer, better, one_line
 from nnctl.training.events import Callback, EpochStats, StartInfo
@@ -80,102 +78,6 @@ def run_trial(base: str | Mapping[str, Any], overrides: Sequence[str], base_dir:
 # --- running a sweep -------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _quiet_dask(debug: bool) -> Iterator[None]:
-    """Dask's own logging and warnings stay off stderr unless `debug`."""
-    if debug:
-        yield
-        return
-    from distributed.utils import silence_logging_cmgr
-
-    with silence_logging_cmgr(logging.CRITICAL), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", module=r"(distributed|dask)(\.|$)")
-        yield
-
-
-def _check_address(address: str) -> None:
-    """A malformed scheduler address is a one-line input error, before any connection attempt."""
-    from distributed.comm import parse_address, parse_host_port
-    from distributed.comm.registry import get_backend
-
-    try:
-        scheme, location = parse_address(address)
-        get_backend(scheme)
-        if scheme in ("tcp", "tls"):
-            parse_host_port(location)
-    except (ValueError, TypeError) as exc:
-        raise InputError(f"{{scheduler}} {address}: not a scheduler address ({exc}); expected e.g. "
-                         "tcp://HOST:8786", arguments=("scheduler",)) from None
-
-
-def dask_setup(worker: Any) -> None:
-    """Dask preload for the embedded cluster's worker processes: ignore SIGINT. A Ctrl-C on the terminal
-    reaches the whole process group; the client cancels the trials and closes the cluster, and workers
-    interrupted on their own would only print tracebacks."""
-    import signal
-    import threading
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _workers(client: Any) -> str:
-    n = len(client.scheduler_info().get("workers", {}))
-    return f"{n} worker{'s' if n != 1 else ''}"
-
-
-@contextlib.contextmanager
-def _client(scheduler: str | None, client: Any, workers: int | None, debug: bool,
-            connect_timeout: float) -> Iterator[tuple[Any, str]]:
-    """A Dask client, and a description of its cluster: the one given, one connected to `scheduler`, or an
-    embedded LocalCluster of `workers` processes (one thread each, no dashboard). What it starts, it closes."""
-    distributed = require_distributed()
-    if client is not None:
-        yield client, f"the cluster at {client.scheduler.address} ({_workers(client)})"
-        return
-    if scheduler is not None:  # its address is checked already
-        try:
-            connected = distributed.Client(scheduler, timeout=connect_timeout, set_as_default=False)
-        except (OSError, TimeoutError) as exc:
-            detail = "" if "timed out" in str(exc).lower() else f" ({one_line(exc)})"
-            raise InputError(f"{{scheduler}} {scheduler}: no Dask scheduler answered within {connect_timeout:g} s"
-                             f"{detail}; is the cluster running, and is the address right?",
-                             arguments=("scheduler",)) from None
-        try:
-            yield connected, f"the cluster at {scheduler} ({_workers(connected)})"
-        finally:
-            with contextlib.suppress(Exception):
-                connected.close()
-        return
-    n = workers or os.cpu_count() or 1
-    cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                                       silence_logs=logging.WARNING if debug else logging.CRITICAL,
-                                       preload=[__name__])  # dask_setup below: Ctrl-C is the client's to handle
-    try:
-        local = distributed.Client(cluster, set_as_default=False)
-        try:
-            yield local, f"a local cluster of {n} worker process{'es' if n != 1 else ''}"
-        finally:
-            with contextlib.suppress(Exception):
-                local.close()
-    finally:
-        with contextlib.suppress(Exception):
-            cluster.close()
-
-
-@contextlib.contextmanager
-def dask_client(scheduler: str | None, workers: int | None, debug: bool = False) -> Iterator[Any]:
-    """A Dask client as `run_sweep` makes one (the scheduler at `scheduler`, else an embedded cluster of `workers`
-    processes), with Dask's logging quiet; for other work that runs as futures (`nnctl.sweep.cv`)."""
-    require_distributed()
-    if scheduler is not None:
-        _check_address(scheduler)
-    if workers is not None and workers < 1:
-        raise InputError(f"{{workers}} {workers}: needs at least 1", arguments=("workers",))
-    with _quiet_dask(debug), _client(scheduler, None, workers, debug, CONNECT_TIMEOUT) as (client, _):
-        yield client
-
-
 def run_sweep(sweep: Sweep, output: str | Path, *, scheduler: str | None = None, client: Any = None,
               workers: int | None = None, callback: SweepCallback | None = None, debug: bool = False,
               connect_timeout: float | None = None) -> SweepResult:
@@ -190,7 +92,7 @@ def run_sweep(sweep: Sweep, output: str | Path, *, scheduler: str | None = None,
     callback = callback or SweepCallback()
     require_distributed()
     if scheduler is not None and client is None:
-        _check_address(scheduler)  # before the results folder exists: a typo leaves nothing behind
+        check_address(scheduler)  # before the results folder exists: a typo leaves nothing behind
     if workers is not None and workers < 1:
         raise InputError(f"{{workers}} {workers}: needs at least 1", arguments=("workers",))
     writer = Writer(Path(output))
@@ -199,7 +101,7 @@ def run_sweep(sweep: Sweep, output: str | Path, *, scheduler: str | None = None,
     result = SweepResult(sweep, trials, None, Path(output), 0.0, "")
     try:
         timeout = CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
-        with _quiet_dask(debug), _client(scheduler, client, workers, debug, timeout) as (dask, where):
+        with quiet_dask(debug), connect(scheduler, client, workers, debug, timeout) as (dask, where):
             result.cluster = where
             # a stale best.npz from an earlier sweep in this folder must not pass for this one's
             (Path(output) / BEST_MODEL).unlink(missing_ok=True)
