@@ -12,6 +12,7 @@ trial, the search method (`grid` or `random`), a trial budget, a seed for the dr
       optimizer.learning_rate: {low: 1e-4, high: 1e-1, log: true}       # a range (random only)
       model.layers[0].units: [8, 16, 32]                                 # a list of choices
     output: ../../sweeps/iris         # results.csv, results.json, best.npz
+    cv: 5                             # optional: rank trials by the mean of 5 cross-validation folds
 
 `load_sweep` validates all of it before anything runs: the file's keys and types, every space key and value
 against the base config (with the config module's `--set` machinery), every planned trial's whole config,
@@ -44,7 +45,7 @@ from nnctl.training.setup import describe, final_metrics
 
 __all__ = ["Range", "Sweep", "load_sweep", "require_distributed", "sweep_output", "trial_config", "trial_overrides"]
 
-SWEEP_KEYS = ("base", "metric", "method", "trials", "seed", "space", "output")
+SWEEP_KEYS = ("base", "metric", "method", "trials", "seed", "space", "output", "cv")
 METHODS = ("grid", "random")
 RANGE_KEYS = ("low", "high", "log", "integer")
 # Every trial: one BLAS thread (trials run side by side) and no checkpoint files (trials would share them).
@@ -107,6 +108,7 @@ class Sweep:
     plan: list[dict[str, Any]]  # each trial's value per space key, in trial order
     task: str
     metrics: list[str]  # the final metrics every trial reports (train_*, val_*)
+    cv: int | None = None  # rank by the mean of this many cross-validation folds' val_* metrics
 
     @property
     def mode(self) -> str:
@@ -124,7 +126,7 @@ class Sweep:
         """The sweep as JSON: what results.json records next to the trials."""
         return {
             "source": self.source, "base": str(self.base), "metric": self.metric, "mode": self.mode,
-            "method": self.method, "trials": self.budget, "seed": self.seed,
+            "method": self.method, "trials": self.budget, "seed": self.seed, "cv": self.cv,
             "space": {k: v.to_json() if isinstance(v, Range) else v for k, v in self.space.items()},
         }
 
@@ -295,6 +297,9 @@ def load_sweep(path: str | Path, on_warning: Callable[[str], None] | None = None
     if output is not None and (not isinstance(output, str) or not output):
         raise problem(f"expected a folder path, got {output!r}", "output")
     space = _parse_space(raw.get("space"), method, problem)
+    cv = raw.get("cv")
+    if cv is not None and (not isinstance(cv, int) or isinstance(cv, bool) or cv < 2):
+        raise problem(f"expected a whole number of folds >= 2, got {cv!r}", "cv")
 
     base = Path(_normpath(folder / Path(base_path).expanduser()))
     try:
@@ -312,13 +317,16 @@ def load_sweep(path: str | Path, on_warning: Callable[[str], None] | None = None
             raise problem(f"trial {number} ({shown}) is not a valid config: {exc.template}", "space",
                           arguments=exc.arguments) from None
     task, metrics = _base_run(config, warn)
+    if cv is not None:  # the folds' held-out rows give every validation metric, whatever the base config's split
+        metrics = final_metrics(task, True)
     if metric not in metrics:
         why = ("the base config has no validation data (set data.validation_split > 0 or data.validation)"
                if metric.startswith("val_") and not any(m.startswith("val_") for m in metrics)
                else f"not a {task} metric")
         raise problem(not_found(f"cannot rank trials by '{metric}': {why}", metric, metrics, "available"), "metric")
     return Sweep(source, base, base_raw, metric, method, budget, seed, space,
-                 None if output is None else Path(_normpath(folder / Path(output).expanduser())), plan, task, metrics)
+                 None if output is None else Path(_normpath(folder / Path(output).expanduser())), plan, task, metrics,
+                 cv)
 
 
 def _normpath(path: Path) -> str:

@@ -59,11 +59,13 @@ class _Progress(Callback):
 
 
 def run_trial(base: str | Mapping[str, Any], overrides: Sequence[str], base_dir: str, source: str = "<base config>",
-              topic: str | None = None, number: int | None = None) -> dict[str, Any]:
+              topic: str | None = None, number: int | None = None, cv: int | None = None) -> dict[str, Any]:
     """Train one trial without saving; its final metrics, seconds and the model as .npz bytes.
 
     A pure function of its arguments (the data files aside), for a Dask worker anywhere: the model travels
-    back as bytes, not as a file. `topic` and `number` let a Dask worker report progress to the client."""
+    back as bytes, not as a file. `topic` and `number` let a Dask worker report progress to the client. With
+    `cv` (K folds), the trial is first cross-validated and its `val_*` metrics are the folds' means (the model
+    is still the one trained on the config's own split)."""
     from nnctl.training.run import train  # on the worker: the client never imports training
 
     started = time.perf_counter()
@@ -72,6 +74,11 @@ def run_trial(base: str | Mapping[str, Any], overrides: Sequence[str], base_dir:
     model = result.model.to_bytes()
     summary = result.summary()
     summary.pop("output", None)
+    if cv is not None:
+        from nnctl.sweep.cv import cross_validate
+
+        folds = cross_validate(config, cv)
+        summary = {k: v for k, v in summary.items() if not k.startswith("val_")} | folds.mean
     return {"summary": summary, "seconds": time.perf_counter() - started, "model": model}
 
 
@@ -133,7 +140,7 @@ def _run(sweep: Sweep, client: Any, trials: list[Trial], result: SweepResult, wr
     try:
         for trial in trials:
             future = client.submit(run_trial, sweep.base_raw, sweep.overrides(trial.values), base_dir,
-                                   str(sweep.base), topic, trial.number, pure=False,
+                                   str(sweep.base), topic, trial.number, sweep.cv, pure=False,
                                    key=f"nnctl-trial-{trial.number}-{topic[-8:]}")
             futures[future] = trial
         callback.on_start(sweep, trials, result.cluster)

@@ -366,3 +366,31 @@ def test_range_draws_round_and_clamp():
     rng = np.random.default_rng(0)
     assert all(0.1 <= Range(0.1, 0.2).draw(rng) <= 0.2 for _ in range(200))
     assert {Range(1, 2, integer=True).draw(rng) for _ in range(200)} == {1, 2}
+
+
+# --- cross-validated trials ------------------------------------------------------------------------------
+
+
+def test_cv_ranks_trials_by_the_folds_mean_even_without_a_validation_split(tmp_path, cluster):
+    base = iris_config(training={"epochs": 10, "batch_size": 16})
+    base["data"]["validation_split"] = 0
+    path = write_sweep(tmp_path, {"optimizer.learning_rate": [0.003, 0.03]}, base=base, cv=3, output="results")
+    sweep = load_sweep(path)
+    assert sweep.cv == 3 and "val_accuracy" in sweep.metrics and sweep.definition()["cv"] == 3
+    result = nnctl("sweep", str(path), "--scheduler", cluster, "--json")
+    assert result.returncode == 0, result.stderr
+    saved = rows(tmp_path / "results" / "results.csv")
+    assert len(saved) == 2 and all(0 < float(r["val_accuracy"]) <= 1 for r in saved)
+    from nnctl.config.load import load_config
+    from nnctl.sweep.cv import cross_validate
+
+    expected = cross_validate(load_config(tmp_path / "base.yaml", ["optimizer.learning_rate=0.03",
+                                                                   "training.threads=1"]), 3).mean
+    trial = next(r for r in saved if float(r["optimizer.learning_rate"]) == 0.03)
+    assert float(trial["val_accuracy"]) == pytest.approx(expected["val_accuracy"])
+
+
+def test_cv_must_be_two_folds_or_more(tmp_path):
+    path = write_sweep(tmp_path, {"optimizer.learning_rate": [0.01]}, cv=1)
+    with pytest.raises(ConfigError, match=r"sweep.yaml:\d+: cv: expected a whole number of folds >= 2, got 1"):
+        load_sweep(path)
