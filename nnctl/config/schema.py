@@ -119,6 +119,8 @@ class DataConfig(_Section):
         None, description="classification: 'balanced' or a mapping of label to loss weight")
     weight: str | None = Field(None, description="a column of per-row loss weights (numbers >= 0), times any "
                                "class_weight, scaled to average 1 over the training rows; not a feature")
+    group: str | None = Field(None, description="a column whose rows stay together: validation_split and cv "
+                              "hold out whole groups (default: not a feature)")
     streaming: bool = Field(False, description="train from CSVs larger than memory: one pass fits the "
                             "preprocessing chunk by chunk, a second writes the preprocessed rows to a temporary "
                             "file in the cache folder, and every epoch reads that file in shuffled chunks")

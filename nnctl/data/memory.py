@@ -40,9 +40,18 @@ if TYPE_CHECKING:
     from nnctl.model.model import Model
 
 
-def split_rows(n: int, fraction: float, rng: np.random.Generator,
-               classes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Row indices (train, validation); stratified by class when `classes` (n,) is given."""
+def split_rows(n: int, fraction: float, rng: np.random.Generator, classes: np.ndarray | None = None,
+               groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices (train, validation); whole groups when `groups` (n,) is given (groups in a shuffled order are
+    held out until round(fraction * n) rows are), else stratified by class when `classes` (n,) is given."""
+    if groups is not None:
+        codes = np.unique(groups, return_inverse=True)[1]
+        sizes = np.bincount(codes)
+        order = rng.permutation(len(sizes))
+        enough = round(fraction * n)
+        count = np.searchsorted(np.cumsum(sizes[order]), enough) + 1 if enough else 0  # groups until enough rows
+        held_mask = np.isin(codes, order[:count])
+        return np.flatnonzero(~held_mask), np.flatnonzero(held_mask)
     order = rng.permutation(n)
     if classes is None:
         k = round(fraction * n)
@@ -122,7 +131,8 @@ def _load(config: Config, rng: np.random.Generator, warn: Warn,
             classes = base.target if base else fit_target(frame[data.target], task, binary=binary,
                                                           target_scale="none", source=train_path)
             labels = encode_target(classes, frame[data.target], "float64", train_path)[0]
-        train_rows, val_rows = split_rows(len(frame), data.validation_split, rng, labels)
+        groups = frame[data.group].astype(str).to_numpy() if data.group else None
+        train_rows, val_rows = split_rows(len(frame), data.validation_split, rng, labels, groups)
         if len(train_rows) == 0:
             raise no_training_rows(train_path)
         train_frame, val_frame = frame.iloc[train_rows], frame.iloc[val_rows]

@@ -39,8 +39,9 @@ Unseen = dict[str, tuple[int, set[str]]]  # categorical column -> (rows with uns
 def checked_features(config: Config, frame: pd.DataFrame, source: str, base: Model | None) -> list[str]:
     """The feature columns, once `frame` (a CSV, or only its header) is known to hold them and the target."""
     configured_columns(config, frame, [config.data.target], source, "target")
-    if config.data.weight:
-        configured_columns(config, frame, [config.data.weight], source, "weight")
+    for key in ("weight", "group"):
+        if getattr(config.data, key):
+            configured_columns(config, frame, [getattr(config.data, key)], source, key)
     features = feature_columns(config, frame, source, base)
     if base is None and config.data.features:
         configured_columns(config, frame, features, source, "features")
@@ -75,7 +76,7 @@ def feature_columns(config: Config, frame: pd.DataFrame, source: str, base: Mode
                             "the data must have the columns the model was trained on")
         return known
     features = list(data.features) if data.features else [str(c) for c in frame.columns
-                                                          if c not in (data.target, data.weight)]
+                                                          if c not in (data.target, data.weight, data.group)]
     if data.weight in features:
         raise DataError(f"{config.at('data', 'features')}: data.features lists the weight column '{data.weight}'; "
                         "a row's weight is not an input: remove it there")

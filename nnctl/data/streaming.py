@@ -265,9 +265,10 @@ def load(config: Config, rng: np.random.Generator, warn: Warn, base: Model | Non
     started = time.perf_counter()
     status = status or (lambda message: None)
     data = config.data
-    if data.weight:  # the spill has room for class weights only; row weights need their own pass-2 column
-        raise ConfigError(f"{config.at('data', 'weight')}: data.weight does not work with data.streaming yet; "
-                          "train in memory, or drop data.weight")
+    for key in ("weight", "group"):  # row weights need a pass-2 column; groups, a split that sees whole groups
+        if getattr(data, key):
+            raise ConfigError(f"{config.at('data', key)}: data.{key} does not work with data.streaming yet; train "
+                              f"in memory, or drop data.{key}")
     path = str(config.resolve(data.train))
     features = checked_features(config, read_header(path, config_dialect(config, path)), path, base)
     validation_path = str(config.resolve(data.validation)) if data.validation else None

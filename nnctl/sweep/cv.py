@@ -84,6 +84,7 @@ def cross_validate(config: Config, folds: int = 5, repeats: int = 1, group: str 
     if folds < 2 or repeats < 1:
         raise ConfigError(f"{{folds}} must be at least 2 and {{repeats}} at least 1 (got {folds} and {repeats})",
                           arguments=("folds", "repeats"))
+    group = group or config.data.group
     path = str(config.resolve(config.data.train))
     frame = read_csv(path, config_dialect(config, path))
     configured_columns(config, frame, [config.data.target], path, "target")
