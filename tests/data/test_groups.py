@@ -24,7 +24,7 @@ def test_split_rows_holds_out_whole_groups_near_the_fraction():
     assert split_rows(10, 0.0, np.random.default_rng(1), groups=groups[:10])[1].size == 0
 
 
-def _raw(csv, **data) -> dict:  # noqa: ANN001
+def _raw(csv, **data) -> dict:
     return {"seed": 0, "data": {"train": str(csv), "target": "species", "cache": False, **data},
             "model": {"layers": [{"units": 4}, {"activation": "softmax"}]}, "loss": "cross_entropy",
             "training": {"epochs": 2}}
