@@ -228,6 +228,10 @@ def _settings(description: Description) -> dict[str, str]:
         "checkpoint": (f"every {t.checkpoint_every} epochs to {description.checkpoint}" if t.checkpoint_every
                        else "off"),
     }
+    if t.calibrate or t.threshold:
+        settings["after training"] = ", ".join(
+            [*([f"calibrate: {t.calibrate}"] if t.calibrate else []),
+             *([f"threshold: {t.threshold}"] if t.threshold else [])]) + " (fitted on the validation rows)"
     d = config.data
     if d.streaming:
         spill = description.spill_bytes
