@@ -131,7 +131,9 @@ def predict(
                                                    "(an id, say) into the output; repeatable.")] = None,
     threshold: Annotated[float | None, typer.Option("--threshold", min=0.0, max=1.0, help="Two-class models: "
                                                     "predict the second class (as `inspect` lists the classes) "
-                                                    "when its probability is at least this.")] = None,
+                                                    "when its probability is at least this (default: the "
+                                                    "model's stored threshold, else the most probable "
+                                                    "class).")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Fail on a category the model never saw in training "
                                          "(otherwise it is encoded as all zeros, with a warning per column).")] = False,
     delimiter: Delimiter = None,

@@ -134,6 +134,12 @@ def show_model(path: str, model: Model, meta: dict[str, Any]) -> None:
     stdout.print(_features_table(model))
     if model.task == "classification":
         stdout.print(f"classes: {', '.join(map(str, model.target.classes))}", markup=False)
+    if model.temperature is not None:
+        stdout.print(f"calibrated: temperature {model.temperature:.6g} (the output layer's Z is divided by it; "
+                     f"training.calibrate)", markup=False)
+    if model.threshold is not None:
+        stdout.print(f"decision threshold: {model.threshold:.6g} (the second class when its probability is at "
+                     f"least this; training.threshold: {model.setting('training', 'threshold')})", markup=False)
     elif model.target.scale != 1 or model.target.center != 0:
         stdout.print(f"target {model.target.name}: standardised for the loss (mean {model.target.center:.4g}, "
                      f"std {model.target.scale:.4g})", markup=False)
@@ -233,6 +239,10 @@ def _settings(description: Description) -> dict[str, str]:
         "checkpoint": (f"every {t.checkpoint_every} epochs to {description.checkpoint}" if t.checkpoint_every
                        else "off"),
     }
+    if t.calibrate or t.threshold:
+        settings["after training"] = ", ".join(
+            [*([f"calibrate: {t.calibrate}"] if t.calibrate else []),
+             *([f"threshold: {t.threshold}"] if t.threshold else [])]) + " (fitted on the validation rows)"
     d = config.data
     if d.streaming:
         spill = description.spill_bytes

@@ -9,88 +9,40 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    JsonValue,
-    PrivateAttr,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from nnctl.config.sections import (
+    MONITORS,
+    ActivationName,
+    DateOrder,
+    InitName,
+    LossName,
+    MissingPolicy,
+    MonitorName,
+    OptimizerName,
+    ScaleName,
+    ScheduleName,
+    Section,
+    TargetScale,
+)
+from nnctl.config.training import EarlyStoppingConfig, TrainingConfig
 from nnctl.dialect import delimiter_value, encoding_value
-from nnctl.engine.activations import ACTIVATIONS
-from nnctl.engine.initializers import INITIALIZERS
 from nnctl.engine.losses import LOSSES
-from nnctl.engine.metrics import CLASSIFICATION, REGRESSION
 from nnctl.engine.optimizers import OPTIMIZERS
 from nnctl.engine.schedules import SCHEDULES
-from nnctl.registry import not_found, unknown_name_message
+from nnctl.registry import unknown_name_message
+
+__all__ = ["MONITORS", "ActivationName", "Config", "DataConfig", "EarlyStoppingConfig", "InitName", "LayerConfig",
+           "LossConfig", "ModelConfig", "MonitorName", "OptimizerConfig", "ScheduleConfig", "TrainingConfig",
+           "json_schema"]
 
 
-def _choice(kind: str, choices: Iterable[str]) -> Any:
-    """Validator for a str that must be one of `choices`; the error names the closest one."""
-    options = sorted(choices)
-
-    def check(value: str) -> str:
-        if value not in options:
-            raise PydanticCustomError("unknown_name", unknown_name_message(kind, value, options))
-        return value
-
-    return AfterValidator(check)
-
-
-def _enum(choices: Iterable[str]) -> Any:
-    options: list[JsonValue] = [str(c) for c in sorted(choices)]
-    return Field(json_schema_extra={"enum": options})
-
-
-ActivationName = Annotated[str, _choice("activation", ACTIVATIONS), _enum(ACTIVATIONS)]
-InitName = Annotated[str, _choice("init", [*INITIALIZERS, "auto"]), _enum([*INITIALIZERS, "auto"])]
-LossName = Annotated[str, _choice("loss", LOSSES), _enum(LOSSES)]
-OptimizerName = Annotated[str, _choice("optimizer", OPTIMIZERS), _enum(OPTIMIZERS)]
-ScheduleName = Annotated[str, _choice("schedule", SCHEDULES), _enum(SCHEDULES)]
-# Training metrics come from the batch outputs (loss, accuracy or MAE/RMSE/R²); validation adds precision etc.
-MONITORS = [*(f"train_{m}" for m in ("loss", "accuracy", *REGRESSION)),
-            *(f"val_{m}" for m in ("loss", *CLASSIFICATION, *REGRESSION))]
-MonitorName = Annotated[str, _choice("monitor", MONITORS), _enum(MONITORS)]
-_SCALES, _POLICIES, _TARGET_SCALES = ["standard", "minmax", "none"], ["impute", "drop", "error"], ["none", "standard"]
-ScaleName = Annotated[str, _choice("scale", _SCALES), _enum(_SCALES)]
-_DATE_ORDERS = ["auto", "iso", "dmy", "mdy"]
-DateOrder = Annotated[str, _choice("date_order", _DATE_ORDERS), _enum(_DATE_ORDERS)]
-MissingPolicy = Annotated[str, _choice("missing policy", _POLICIES), _enum(_POLICIES)]
-TargetScale = Annotated[str, _choice("target_scale", _TARGET_SCALES), _enum(_TARGET_SCALES)]
-
-
-class _Section(BaseModel):
-    """A config mapping: strict types, and unknown keys named with the closest valid one."""
-
-    # `_known_keys` rejects unknown keys first (with a better message); `forbid` also puts the rule in the schema.
-    model_config = ConfigDict(strict=True, validate_assignment=False, extra="forbid")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _known_keys(cls, data: Any) -> Any:
-        if isinstance(data, Mapping):
-            for key in data:
-                if key not in cls.model_fields:
-                    _unknown_key(key, cls.model_fields)
-        return data
-
-
-def _unknown_key(key: object, valid: Iterable[str]) -> None:
-    raise PydanticCustomError("unknown_key", "{message}",
-                              {"key": str(key), "message": not_found("unknown key", key, list(valid))})
-
-
-class DataConfig(_Section):
+class DataConfig(Section):
     train: str = Field(description="CSV file with the training rows (relative to the config's folder)")
     delimiter: str | None = Field(None, description="the character between fields: ',', ';', tab (written tab or "
                                   "\"\\t\"), '|' or another; default: detected among , ; tab | from the header and "
@@ -178,14 +130,14 @@ def _checked(check: Callable[[str], str], value: str | None) -> str | None:
         raise PydanticCustomError("invalid_value", "{message}", {"message": str(exc)}) from None
 
 
-class LayerConfig(_Section):
+class LayerConfig(Section):
     units: int | None = Field(None, ge=1, description="width; may be omitted on the output layer")
     activation: ActivationName | None = Field(None, description="hidden default relu; output default from loss")
     init: InitName | None = Field(None, description="weight initialisation (default: model.init)")
     dropout: float = Field(0.0, ge=0, lt=1, description="fraction of this layer's outputs zeroed in training")
 
 
-class ModelConfig(_Section):
+class ModelConfig(Section):
     layers: list[LayerConfig] = Field(min_length=1, description="hidden layers, then the output layer")
     init: InitName = Field("auto", description="auto = he_normal for relu-like layers, else glorot_uniform")
 
@@ -202,7 +154,7 @@ class ModelConfig(_Section):
         return self
 
 
-class _NamedSection(_Section):
+class _NamedSection(Section):
     """A section that picks an implementation by `name` and passes the other keys to its constructor.
 
     The implementation's keyword arguments (and their defaults) define which keys are valid for it."""
@@ -304,27 +256,8 @@ def _loss_schema(schema: dict[str, Any]) -> None:
     schema["anyOf"].insert(0, {"enum": sorted(LOSSES), "type": "string"})
 
 
-class EarlyStoppingConfig(_Section):
-    monitor: MonitorName = Field("val_loss", description="the metric to watch")
-    patience: int = Field(10, ge=1, description="epochs without improvement before stopping")
-    min_delta: float = Field(0.0, ge=0, description="smallest improvement that counts")
-    restore_best: bool = Field(True, description="save the best epoch's weights, not the last")
 
-
-class TrainingConfig(_Section):
-    epochs: int = Field(100, ge=0, description="passes over the training rows (0 = save the initial model)")
-    batch_size: int = Field(32, ge=1, description="rows per gradient step")
-    dtype: Literal["float32", "float64"] = Field("float32", description="floating-point precision")
-    shuffle: bool = Field(True, description="reshuffle the training rows every epoch")
-    clip_norm: float | None = Field(None, gt=0, description="rescale gradients whose global L2 norm exceeds this")
-    threads: int | None = Field(None, ge=1, description="BLAS threads for this run (default: OMP_NUM_THREADS / "
-                                "OPENBLAS_NUM_THREADS, else every core)")
-    early_stopping: EarlyStoppingConfig | None = Field(None, description="stop when the monitor stops improving")
-    checkpoint_every: int | None = Field(None, ge=1, description="write a resumable checkpoint every N epochs")
-    checkpoint: str | None = Field(None, description="checkpoint path (default: OUTPUT with .ckpt.npz)")
-
-
-class Config(_Section):
+class Config(Section):
     """A whole training config. `base_dir` is the folder relative paths in it are resolved against."""
 
     seed: int = Field(0, ge=0, description="every random choice (init, split, shuffling, dropout) follows from it")

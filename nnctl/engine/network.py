@@ -109,12 +109,28 @@ class Network:
             INITIALIZERS[init](W, rng)
             b[...] = 0
 
-    def forward(self, X: Array) -> Array:
-        """Output A_L (n_samples, n_outputs) for inputs X (n_samples, n_features); no dropout; allocates."""
+    def forward(self, X: Array, temperature: float | None = None) -> Array:
+        """Output A_L (n_samples, n_outputs) for inputs X (n_samples, n_features); no dropout; allocates.
+
+        With a `temperature` T, the output layer's Z is divided by T (in place) before its activation."""
         A = X
-        for W, b, act in zip(self.W, self.b, self.acts, strict=True):
+        last = self.n_layers - 1
+        for i, (W, b, act) in enumerate(zip(self.W, self.b, self.acts, strict=True)):
             Z = A @ W
             Z += b
+            if i == last and temperature is not None:
+                Z /= Z.dtype.type(temperature)
+            A = act.forward(Z)
+        return A
+
+    def logits(self, X: Array) -> Array:
+        """The output layer's pre-activation Z_L (n_samples, n_outputs) for inputs X; no dropout; allocates."""
+        A = X
+        for i, (W, b, act) in enumerate(zip(self.W, self.b, self.acts, strict=True)):
+            Z = A @ W
+            Z += b
+            if i == self.n_layers - 1:
+                return Z
             A = act.forward(Z)
         return A
 

@@ -10,7 +10,8 @@ The graph reproduces `nnctl predict` (to float32 rounding) in any ONNX runtime:
   all zeros; "" and pandas' NA markers are the `<missing>` category), with ai.onnx.ml LabelEncoder (text ->
   category index) and Equal; Concat (and a Gather when the features interleave) gives the network inputs;
 - the dense layers: MatMul + Add and Relu, LeakyRelu (alpha 0.01), Sigmoid, Tanh, Softmax, Exp (of Min(Z,
-  30), as nnctl clips), Softplus (or nothing);
+  30), as nnctl clips), Softplus (or nothing); a calibrated model's output Z is divided by its temperature (Div);
+  a stored threshold decides a two-class label (GreaterOrEqual on the second class's probability);
 - outputs: classification `probabilities` float32 [N, classes] and `label` [N] (int64 when the class
   labels are integers, string otherwise); regression `prediction` float32 [N] on the target's scale.
 
@@ -135,7 +136,9 @@ def description(model: Model) -> str:
     if target.task == "classification":
         lines.append(f"  probabilities: float32 [N, {len(target.classes)}], one column per class: "
                      f"{', '.join(map(str, target.classes))}")
-        lines.append(f"  label: {label_type(model)} [N], the most probable class")
+        rule = "the most probable class" if model.threshold is None else (
+            f"the second class when its probability is at least {model.threshold:.6g}, else the first")
+        lines.append(f"  label: {label_type(model)} [N], {rule}")
     else:
         lines.append(f"  prediction: float32 [N], '{target.name}' on its own scale")
     lines.append("metadata_props nnctl.* hold these lists as JSON.")
@@ -155,6 +158,7 @@ def metadata(model: Model) -> dict[str, str]:
         "nnctl.network_inputs": pre.input_names,
         "nnctl.missing": pre.missing,
         "nnctl.dtype": model.network.dtype.name,
+        **{f"nnctl.{key}": value for key in ("temperature", "threshold") if (value := getattr(model, key)) is not None},
     }
     if target.task == "classification":
         props["nnctl.classes"] = list(target.classes)
@@ -305,6 +309,8 @@ class _Graph:
         for i, (W, b, name) in enumerate(zip(net.W, net.b, net.activation_names, strict=True)):
             Z = self.node("MatMul", [A, self.const(f"layers.{i}.W", W.astype(np.float32))], f"layers.{i}.matmul")
             A = self.node("Add", [Z, self.const(f"layers.{i}.b", b.astype(np.float32))], f"layers.{i}.z")
+            if i == net.n_layers - 1 and model.temperature is not None:  # calibrated: softmax(Z / T)
+                A = self.node("Div", [A, self.const("temperature", np.float32(model.temperature))], "calibrated")
             if name not in _ACTIVATION_OPS:
                 raise InputError(f"layer {i + 1}: activation '{name}' has no ONNX export yet")
             op = _ACTIVATION_OPS[name]
@@ -333,11 +339,15 @@ class _Graph:
                         f"'{target.name}' on its own scale")
             return
         n = len(target.classes)
-        if target.binary:  # one sigmoid unit p: probabilities [1 - p, p], the second class when p >= 0.5
-            P = self.node("Concat", [self.node("Sub", [self.const("one", np.float32(1)), A], "complement"), A],
-                          "probabilities_binary", axis=1)
+        if target.binary or model.threshold is not None:
+            # one sigmoid unit p: probabilities [1 - p, p]; the second class when its probability >= the threshold
+            P = A if not target.binary else self.node(
+                "Concat", [self.node("Sub", [self.const("one", np.float32(1)), A], "complement"), A],
+                "probabilities_binary", axis=1)
             column = self.const("axis_1", np.array([1], np.int64))
-            positive = self.node("GreaterOrEqual", [A, self.const("half", np.float32(0.5))], "positive")
+            p = A if target.binary else self.node("Gather", [A, column], "second_class", axis=1)
+            cut = ("half", np.float32(0.5)) if model.threshold is None else ("threshold", np.float32(model.threshold))
+            positive = self.node("GreaterOrEqual", [p, self.const(*cut)], "positive")
             index = self.node("Cast", [self.node("Squeeze", [positive, column], "positive_rows")], "class_index",
                               to=TensorProto.INT64)
         else:

@@ -51,7 +51,8 @@ def check_threshold(model: Model, threshold: float | None) -> None:
 def predict_chunk(model: Model, chunk: RawChunk, source: str, *, proba: bool = False,
                   threshold: float | None = None, unseen: Unseen | None = None) -> list[list[Any]]:
     """Output columns for one chunk: the predictions, then one probability column per class with `proba`;
-    categories the model never saw are counted in `unseen`."""
+    categories the model never saw are counted in `unseen`. A two-class model predicts the second class when its
+    probability is at least `threshold`, else the model's stored threshold (`training.threshold`), else 0.5."""
     pre = model.preprocessor
     numeric = {spec.name for spec in pre.features if spec.kind == "numeric"}
     X = pre.transform_columns(chunk.with_points(numeric), chunk.n, model.network.dtype, source, chunk.lines, unseen)
@@ -60,8 +61,8 @@ def predict_chunk(model: Model, chunk: RawChunk, source: str, *, proba: bool = F
     if target.task != "classification":
         return [target.values(A).tolist()]
     P = target.probabilities(A)
-    # with a threshold, the second class is the "positive" one
-    indices: np.ndarray = (P[:, 1] >= threshold) if threshold is not None else target.class_indices(A)
+    # with a threshold (given, else the model's own), the second class is the "positive" one
+    indices = model.class_indices(A, threshold)
     labels = [target.classes[i] for i in indices.tolist()]
     if not proba:
         return [labels]
@@ -151,10 +152,12 @@ def evaluation(model: Model, source: str | Path, dialect: Settings | None = None
         (warn or (lambda message: None))(line)
     y, Y = encode_target(model.target, frame[target], model.network.dtype, name)
     A = model.output(X)  # one forward pass for the scores and the rows' predictions
-    scores: dict[str, Any] = {"rows": len(frame), **model.scores(A, Y, y)}
+    # a stored threshold decides the classes the metrics and the confusion matrix count: say which
+    at = {"threshold": model.threshold} if model.threshold is not None else {}
+    scores: dict[str, Any] = {"rows": len(frame), **at, **model.scores(A, Y, y)}
     if model.task != "classification":
         return Evaluation(scores, y, model.target.values(A))
-    predicted = model.target.class_indices(A)
+    predicted = model.class_indices(A)
     scores["confusion_matrix"] = {
         "labels": list(model.target.classes),
         # rows: true class, columns: predicted class

@@ -33,7 +33,9 @@ from nnctl.model.state import Provenance, TrainingState
 Chunk = tuple[Array, Array, np.ndarray]
 
 FORMAT = "nnctl-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest this nnctl reads and writes
+# version 2 adds `temperature` and `threshold`, which change predictions: a file holding either is written as 2, so
+# an older nnctl refuses it rather than predicting without them; any other file is still written as 1
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed entry timestamps: same arrays, same bytes
 
 
@@ -50,6 +52,8 @@ class Model:
     training: TrainingState | None = None  # where its run stands; None before training (and in `nnctl check`)
     provenance: Provenance = field(default_factory=Provenance)
     loss_options: dict[str, float] = field(default_factory=dict)  # the loss's parameters (huber: delta)
+    temperature: float | None = None  # training.calibrate: the output layer's Z is divided by it; None: not calibrated
+    threshold: float | None = None  # training.threshold: the second class when its probability is at least this
 
     @cached_property
     def loss_function(self) -> Loss:
@@ -69,8 +73,19 @@ class Model:
         return value
 
     def output(self, X: Array) -> Array:
-        """Network outputs (n, n_outputs) for preprocessed inputs X (n, n_inputs)."""
-        return batched_output(self.network.forward, X)
+        """Network outputs (n, n_outputs) for preprocessed inputs X (n, n_inputs), with the model's temperature."""
+        if self.temperature is None:
+            return batched_output(self.network.forward, X)
+        T = self.temperature
+        return batched_output(lambda rows: self.network.forward(rows, T), X)
+
+    def class_indices(self, A: Array, threshold: float | None = None) -> np.ndarray:
+        """Predicted class index (n,) per row of outputs A (n, n_outputs): with two classes and a `threshold` (else
+        the model's own), the second class when its probability is at least that; else the most probable class."""
+        threshold = self.threshold if threshold is None else threshold
+        if threshold is None:
+            return self.target.class_indices(A)
+        return (self.target.probabilities(A)[:, 1] >= threshold).astype(np.int64)
 
     def score(self, chunks: Iterable[Chunk]) -> dict[str, float]:
         """Loss and metrics on rows in chunks (one chunk: the whole-data formulas); regression metrics on the
@@ -88,7 +103,7 @@ class Model:
 
     def _add(self, scores: Scores, A: Array, Y: Array, y: np.ndarray) -> None:
         value = self.loss_function.value(A, Y, np.empty_like(A))
-        scores.add(value, y, self.target.class_indices(A) if self.task == "classification" else self.target.values(A))
+        scores.add(value, y, self.class_indices(A) if self.task == "classification" else self.target.values(A))
 
     # --- files -------------------------------------------------------------------------------------
 
@@ -105,7 +120,7 @@ class Model:
         """The file's `meta` JSON (its `checksum` covers `arrays`)."""
         return {
             "format": FORMAT,
-            "format_version": FORMAT_VERSION,
+            "format_version": 1 if self.temperature is None and self.threshold is None else FORMAT_VERSION,
             "nnctl_version": __version__,
             "task": self.task,
             "loss": self.loss,
@@ -120,6 +135,8 @@ class Model:
             "inputs": self.preprocessor.input_names,
             "preprocessing": self.preprocessor.to_dict(),
             "target": self.target.to_dict(),
+            **({"temperature": self.temperature} if self.temperature is not None else {}),
+            **({"threshold": self.threshold} if self.threshold is not None else {}),
             "config": self.config,
             "history": self.history,
             "state": self.provenance.to_json(self.training),
@@ -231,4 +248,20 @@ def _from_parts(meta: dict[str, Any], entries: dict[str, np.ndarray], source: st
         history=meta.get("history", []),
         training=TrainingState.from_file(state, arrays),
         provenance=Provenance.from_json(state),
+        temperature=_positive(meta.get("temperature"), "temperature"),
+        threshold=_probability(meta.get("threshold")),
     )
+
+
+def _positive(value: Any, key: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(f"'{key}' must be a number > 0, got {value!r}")
+    return float(value)
+
+
+def _probability(value: Any) -> float | None:
+    if value is not None and _positive(value, "threshold") is not None and not value < 1:
+        raise ValueError(f"'threshold' must be between 0 and 1, got {value!r}")
+    return None if value is None else float(value)

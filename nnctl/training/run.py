@@ -27,6 +27,7 @@ from nnctl.errors import ConfigError, InputError, ModelFileError, TrainingError,
 from nnctl.files import refuse_to_replace, signals_held
 from nnctl.model.model import Model, load_model
 from nnctl.model.state import TrainingState
+from nnctl.training.calibrate import calibrate
 from nnctl.training.events import Callback, StartInfo
 from nnctl.training.loop import Loop
 from nnctl.training.setup import (
@@ -59,6 +60,8 @@ class TrainResult:
             "stopped_early": self.stopped_early,
             **{f"train_{k}": v for k, v in self.final["train"].items()},
             **{f"val_{k}": v for k, v in self.final.get("validation", {}).items()},
+            **({"temperature": self.model.temperature} if self.model.temperature is not None else {}),
+            **({"threshold": self.model.threshold} if self.model.threshold is not None else {}),
         }
 
 
@@ -210,6 +213,7 @@ def _train(config: Config, dataset: Dataset, rng: np.random.Generator, base: Mod
         raise _interrupted(loop, model, ckpt) from None
     model.training = state = loop.state()
     best_epoch = _restore_best(model, state, loop)
+    calibrate(config, model, dataset)
     final = {"train": model.score(dataset.train.chunks())}
     if dataset.validation is not None:
         final["validation"] = model.score(dataset.validation.chunks())

@@ -22,6 +22,7 @@ from nnctl.engine.metrics import metric_names
 from nnctl.engine.network import Network, parameter_count, training_bytes
 from nnctl.errors import ConfigError
 from nnctl.model.model import Model
+from nnctl.training import calibrate
 from nnctl.training.loop import EarlyStopping, Loop
 
 
@@ -146,7 +147,9 @@ def _check_monitor(name: str, key: str, config: Config, dataset: Dataset) -> Non
 
 
 def build_loop(config: Config, dataset: Dataset, model: Model, rng: np.random.Generator) -> Loop:
-    """The loop that trains `model` on the dataset as the config says: optimizer, schedule, early stopping."""
+    """The loop that trains `model` on the dataset as the config says: optimizer, schedule, early stopping (and
+    the checks that what follows training, calibration and a threshold, can be done)."""
+    calibrate.check(config, dataset, model.network.activation_names[-1])
     optimizer = config.optimizer.build(model.network.params)
     optimizer.decay_size = model.network.n_weights
     schedule = config.schedule.build()

@@ -89,6 +89,18 @@ def _cases(tmp: Path) -> dict[str, tuple[Path | dict[str, Any], list[str], Path]
             "loss": "binary_cross_entropy",
             "optimizer": {"name": "adam", "learning_rate": 0.01},
         }, [], DATASETS / "breast_cancer.csv"),
+        # calibrated (a Div before the output activation) with a stored threshold, softmax and one sigmoid unit
+        "breast_cancer_calibrated": (CONFIGS / "breast_cancer.yaml", ["training.calibrate=temperature",
+                                                                      "training.threshold=f1"],
+                                     DATASETS / "breast_cancer.csv"),
+        "breast_cancer_binary_calibrated": ({
+            "seed": 1,
+            "data": {"train": str(DATASETS / "breast_cancer.csv"), "target": "diagnosis"},
+            "model": {"layers": [{"units": 6, "activation": "tanh"}, {"activation": "sigmoid"}]},
+            "loss": "binary_cross_entropy",
+            "optimizer": {"name": "adam", "learning_rate": 0.01},
+            "training": {"calibrate": "temperature", "threshold": "youden"},
+        }, [], DATASETS / "breast_cancer.csv"),
         # regression: categorical origin, missing horsepower, target_scale standard; unseen and missing origins
         "auto_mpg": (CONFIGS / "auto_mpg.yaml", [], extra),
         # counts: poisson rates through softplus (as shipped) and exp; a missing education imputed
@@ -158,7 +170,8 @@ def predict_csv(model: Path, rows: Path, *args: str) -> tuple[list[str], list[li
 
 
 @pytest.mark.parametrize("name", ["iris", "breast_cancer", "breast_cancer_binary", "auto_mpg", "cylinders",
-                                  "doctor_visits", "doctor_visits_exp"])
+                                  "doctor_visits", "doctor_visits_exp", "breast_cancer_calibrated",
+                                  "breast_cancer_binary_calibrated"])
 def test_the_onnx_graph_matches_predict(models, tmp_path, name):
     onnx = pytest.importorskip("onnx")
     model, rows = models[name]
@@ -263,3 +276,14 @@ def test_a_file_that_is_not_a_model_exits_2_with_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr == "error: datasets/iris.csv: not an nnctl model file (not a NumPy .npz archive)\n"
     assert result.stdout == "" and not (tmp_path / "x.onnx").exists()
+
+
+def test_a_calibrated_model_says_so(models, tmp_path):
+    onnx = pytest.importorskip("onnx")
+    path = tmp_path / "calibrated.onnx"
+    invoke("export", str(models["breast_cancer_calibrated"][0]), "-o", str(path))
+    proto = onnx.load(str(path))
+    props = {p.key: p.value for p in proto.metadata_props}
+    assert float(props["nnctl.temperature"]) > 0 and 0 < float(props["nnctl.threshold"]) < 1
+    assert [node.name for node in proto.graph.node if node.op_type == "Div"][-1].startswith("calibrated")
+    assert "the second class when its probability is at least" in proto.doc_string

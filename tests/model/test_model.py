@@ -137,3 +137,59 @@ def test_damaged_files_are_rejected_with_a_reason(trained, tmp_path):
             load_model(tmp_path / name)
     with pytest.raises(ModelFileError, match="model file not found"):
         load_model(tmp_path / "missing.npz")
+
+
+def _with_meta(path, out, **changes):
+    """A copy of the model file whose meta JSON has `changes` (None: the key removed)."""
+    import io
+
+    def change(name, data):
+        if name != "meta.npy":
+            return data
+        with np.load(path) as npz:
+            meta = json.loads(str(npz["meta"][()]))
+        for key, value in changes.items():
+            if value is None:
+                meta.pop(key, None)
+            else:
+                meta[key] = value
+        buf = io.BytesIO()
+        np.save(buf, np.array(json.dumps(meta)))
+        return buf.getvalue()
+
+    _rewrite(path, out, change)
+    return out
+
+
+def test_temperature_and_threshold_round_trip(trained, tmp_path, rng):
+    model, _ = trained
+    X = rng.standard_normal((20, 4)).astype(np.float32)
+    raw = model.output(X)
+    model.temperature = 2.5
+    model.save(tmp_path / "t.npz")
+    loaded = load_model(tmp_path / "t.npz")
+    assert loaded.temperature == 2.5 and loaded.threshold is None
+    calibrated = loaded.output(X)
+    # softmax(Z / T): flatter, same argmax
+    assert (calibrated.max(axis=1) < raw.max(axis=1)).all()
+    np.testing.assert_array_equal(calibrated.argmax(axis=1), raw.argmax(axis=1))
+    Z = model.network.logits(X) / np.float32(2.5)
+    expected = np.exp(Z - Z.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(calibrated, expected / expected.sum(axis=1, keepdims=True), rtol=1e-5)
+    with np.load(tmp_path / "t.npz") as npz:
+        meta = json.loads(str(npz["meta"][()]))
+    assert meta["temperature"] == 2.5 and meta["format_version"] == 2
+
+
+def test_a_file_without_the_keys_loads_as_before(trained, tmp_path):
+    _, path = trained
+    loaded = load_model(_with_meta(path, tmp_path / "old.npz", temperature=None, threshold=None))
+    assert loaded.temperature is None and loaded.threshold is None
+
+
+@pytest.mark.parametrize("key, value", [("temperature", 0), ("temperature", "2"), ("threshold", 1.0),
+                                        ("threshold", -0.1)])
+def test_a_bad_temperature_or_threshold_is_a_model_file_error(trained, tmp_path, key, value):
+    _, path = trained
+    with pytest.raises(ModelFileError, match=f"'{key}' must be"):
+        load_model(_with_meta(path, tmp_path / "bad.npz", **{key: value}))
