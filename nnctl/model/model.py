@@ -72,10 +72,11 @@ class Model:
         """Network outputs (n, n_outputs) for preprocessed inputs X (n, n_inputs)."""
         return batched_output(self.network.forward, X)
 
-    def score(self, chunks: Iterable[Chunk]) -> dict[str, float]:
+    def score(self, chunks: Iterable[Chunk], every_row: bool = True) -> dict[str, float]:
         """Loss and metrics on rows in chunks (one chunk: the whole-data formulas); regression metrics on the
-        target's scale."""
-        scores = Scores(self.task, len(self.target.classes))
+        target's scale. Without `every_row`, the metrics that keep every row's output (`EVERY_ROW`: ROC AUC, PR AUC,
+        median AE) are left out, so memory does not grow with the rows."""
+        scores = Scores(self.task, len(self.target.classes), every_row)
         for X, Y, y in chunks:
             self._add(scores, self.output(X), Y, y)
         return scores.result()
@@ -88,7 +89,10 @@ class Model:
 
     def _add(self, scores: Scores, A: Array, Y: Array, y: np.ndarray) -> None:
         value = self.loss_function.value(A, Y, np.empty_like(A))
-        scores.add(value, y, self.target.class_indices(A) if self.task == "classification" else self.target.values(A))
+        if self.task == "classification":
+            scores.add(value, y, self.target.class_indices(A), self.target.probabilities(A))
+        else:
+            scores.add(value, y, self.target.values(A))
 
     # --- files -------------------------------------------------------------------------------------
 

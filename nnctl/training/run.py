@@ -210,7 +210,7 @@ def _train(config: Config, dataset: Dataset, rng: np.random.Generator, base: Mod
         raise _interrupted(loop, model, ckpt) from None
     model.training = state = loop.state()
     best_epoch = _restore_best(model, state, loop)
-    final = {"train": model.score(dataset.train.chunks())}
+    final = {"train": model.score(dataset.train.chunks(), every_row=False)}  # memory bounded on a streamed file
     if dataset.validation is not None:
         final["validation"] = model.score(dataset.validation.chunks())
     result = TrainResult(model, path, time.perf_counter() - started, final, best_epoch, loop.stopped_early)
