@@ -246,7 +246,8 @@ class Scores:
                     self.probability = ProbabilitySums(P.shape[1])
                 self.probability.add(y_true, P, predicted)
                 if self.every_row:
-                    self._kept.append((np.asarray(y_true), np.asarray(P, np.float64)))
+                    # copies: a chunk's rows and outputs may live in buffers the next chunk reuses
+                    self._kept.append((np.array(y_true, copy=True), np.array(P, np.float64, copy=True)))
             return
         truth = np.asarray(y_true, np.float64)
         with np.errstate(over="ignore", invalid="ignore"):  # a diverged model's outputs: inf, not a warning

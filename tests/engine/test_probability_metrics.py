@@ -157,3 +157,16 @@ def test_without_every_row_the_ranking_and_median_metrics_are_left_out(rng):
     regression = Scores("regression", 0, every_row=False)
     regression.add(1.0, rng.standard_normal(9), rng.standard_normal(9))
     assert "median_ae" not in regression.result() and "mape" in regression.result()
+
+
+def test_kept_rows_survive_a_reused_buffer(rng):
+    """A spill reads its blocks into the same buffers: the rows kept for the ranking metrics must be copies."""
+    y = rng.integers(0, 3, 60)
+    P = _softmax(rng.standard_normal((60, 3)))
+    block_y, block_P = np.empty(30, np.int64), np.empty((30, 3))
+    scores = Scores("classification", 3)
+    for start in (0, 30):
+        block_y[:], block_P[:] = y[start : start + 30], P[start : start + 30]
+        scores.add(0.5, block_y, _predicted(block_P), block_P)
+    assert scores.result()["roc_auc"] == pytest.approx(roc_auc(y, P), abs=1e-12)
+    assert scores.result()["pr_auc"] == pytest.approx(pr_auc(y, P), abs=1e-12)
