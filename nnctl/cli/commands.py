@@ -262,7 +262,8 @@ def evaluate(
     decimal: Decimal = None,
     encoding: Encoding = None,
 ) -> None:
-    """Loss and metrics of a model on a labelled CSV: accuracy, or MAE, RMSE and R².
+    """Loss and metrics of a model on a labelled CSV: accuracy, precision, recall, F1, balanced accuracy, MCC,
+    log loss, ROC AUC, PR AUC, Brier, ECE and a per-class table, or MAE, RMSE, R², MAPE and median AE.
 
     With --plot, the PNG is written (replaced only when complete) before the scores are printed, so a
     plot that cannot be written prints no scores."""

@@ -76,12 +76,15 @@ def summary_table(summary: dict[str, Any]) -> None:
 
 def scores_table(scores: dict[str, Any]) -> None:
     confusion = scores.pop("confusion_matrix", None)
+    per_class = scores.pop("per_class", None)
     table = Table(show_header=True)
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in scores.items():
         table.add_row(key, str(value) if isinstance(value, int) else fmt(value))
     stdout.print(table)
+    if per_class is not None:
+        stdout.print(per_class_table(per_class))
     if confusion is not None:
         stdout.print(confusion_table(confusion["labels"], confusion["counts"]))
 
@@ -95,6 +98,16 @@ def cv_table(result: Any) -> None:
         values = " ".join(f"{f.metrics[name]:.3f}" for f in result.folds if name in f.metrics)
         table.add_row(name, f"{mean:.4f}", f"{result.std[name]:.4f}", values)
     stdout.print(table)
+
+
+def per_class_table(per_class: dict[str, dict[str, float]]) -> Table:
+    table = Table(title="per class", title_justify="left")
+    table.add_column("class")
+    for column in ("precision", "recall", "f1", "support"):
+        table.add_column(column, justify="right")
+    for label, row in per_class.items():
+        table.add_row(escape(label), fmt(row["precision"]), fmt(row["recall"]), fmt(row["f1"]), str(row["support"]))
+    return table
 
 
 def confusion_table(labels: list[Any], counts: list[list[int]]) -> Table:

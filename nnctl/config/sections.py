@@ -13,7 +13,7 @@ from pydantic_core import PydanticCustomError
 from nnctl.engine.activations import ACTIVATIONS
 from nnctl.engine.initializers import INITIALIZERS
 from nnctl.engine.losses import LOSSES
-from nnctl.engine.metrics import CLASSIFICATION, REGRESSION
+from nnctl.engine.metrics import CLASSIFICATION, REGRESSION, RUNNING_REGRESSION
 from nnctl.engine.optimizers import OPTIMIZERS
 from nnctl.engine.schedules import SCHEDULES
 from nnctl.registry import not_found, unknown_name_message
@@ -42,7 +42,7 @@ LossName = Annotated[str, _choice("loss", LOSSES), _enum(LOSSES)]
 OptimizerName = Annotated[str, _choice("optimizer", OPTIMIZERS), _enum(OPTIMIZERS)]
 ScheduleName = Annotated[str, _choice("schedule", SCHEDULES), _enum(SCHEDULES)]
 # Training metrics come from the batch outputs (loss, accuracy or MAE/RMSE/R²); validation adds precision etc.
-MONITORS = [*(f"train_{m}" for m in ("loss", "accuracy", *REGRESSION)),
+MONITORS = [*(f"train_{m}" for m in ("loss", "accuracy", *RUNNING_REGRESSION)),
             *(f"val_{m}" for m in ("loss", *CLASSIFICATION, *REGRESSION))]
 MonitorName = Annotated[str, _choice("monitor", MONITORS), _enum(MONITORS)]
 _SCALES, _POLICIES, _TARGET_SCALES = ["standard", "minmax", "none"], ["impute", "drop", "error"], ["none", "standard"]

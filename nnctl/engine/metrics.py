@@ -1,4 +1,6 @@
-"""Metrics: accuracy, macro precision/recall/F1 and the confusion matrix; MAE, RMSE and R².
+"""Metrics: accuracy, macro precision/recall/F1, balanced accuracy, MCC and the confusion matrix; MAE, RMSE, R²,
+MAPE and the median absolute error. The metrics of predicted probabilities (log loss, ROC and PR AUC, Brier, ECE)
+are in `probability_metrics`; `Scores` keeps the probabilities of every row they need.
 
 `Scores` computes a model's loss and metrics on rows that arrive in one chunk (rows in memory) or many (a
 spill read back block by block, a big CSV); `RunningMetrics` accumulates the training metrics from the batch
@@ -13,10 +15,15 @@ from collections.abc import Callable
 import numpy as np
 
 from nnctl._types import Array, IntArray
+from nnctl.engine.probability_metrics import ProbabilitySums, ape_sum, pr_auc, roc_auc
 
-CLASSIFICATION = ("accuracy", "precision", "recall", "f1")  # what evaluate and validation report, by task
-REGRESSION = ("mae", "rmse", "r2")
-HIGHER_IS_BETTER = ("accuracy", "precision", "recall", "f1", "r2")
+# what evaluate and validation report, by task
+CLASSIFICATION = ("accuracy", "precision", "recall", "f1", "balanced_accuracy", "mcc", "log_loss", "roc_auc",
+                  "pr_auc", "brier", "ece")
+REGRESSION = ("mae", "rmse", "r2", "mape", "median_ae")
+RUNNING_REGRESSION = ("mae", "rmse", "r2")  # the train_* metrics the loop sums from its batch outputs
+EVERY_ROW = ("roc_auc", "pr_auc", "median_ae")  # need every row at once: not in the training rows' summary
+HIGHER_IS_BETTER = ("accuracy", "precision", "recall", "f1", "balanced_accuracy", "mcc", "roc_auc", "pr_auc", "r2")
 
 
 def metric_names(task: str) -> tuple[str, ...]:
@@ -30,24 +37,48 @@ def confusion_matrix(y_true: IntArray, y_pred: IntArray, n_classes: int) -> IntA
 
 
 def classification_metrics(C: IntArray) -> dict[str, float]:
-    """Accuracy and macro-averaged precision, recall and F1 from a confusion matrix.
+    """Accuracy, macro-averaged precision, recall and F1, balanced accuracy and MCC from a confusion matrix C
+    (n_classes, n_classes).
 
     A class never predicted has precision 0 (and a class absent from the rows recall 0), as scikit-learn's
-    `zero_division=0`; classes absent from both the rows and the predictions are left out of the averages."""
+    `zero_division=0`; classes absent from both the rows and the predictions are left out of the averages.
+    Balanced accuracy is the mean recall of the classes present in the rows; MCC is scikit-learn's multiclass
+    Matthews correlation (0 when a side has a single class)."""
     tp = np.diag(C).astype(np.float64)
-    predicted, actual = C.sum(axis=0), C.sum(axis=1)
-    present = (predicted + actual) > 0
-    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
-    recall = np.divide(tp, actual, out=np.zeros_like(tp), where=actual > 0)
-    denom = precision + recall
-    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
+    precision, recall, f1, actual = class_scores(C)
+    present = (C.sum(axis=0) + actual) > 0
     total = C.sum()
     return {
         "accuracy": float(tp.sum() / total) if total else float("nan"),
         "precision": float(precision[present].mean()) if present.any() else float("nan"),
         "recall": float(recall[present].mean()) if present.any() else float("nan"),
         "f1": float(f1[present].mean()) if present.any() else float("nan"),
+        "balanced_accuracy": float(recall[actual > 0].mean()) if (actual > 0).any() else float("nan"),
+        "mcc": matthews(C),
     }
+
+
+def class_scores(C: IntArray) -> tuple[Array, Array, Array, IntArray]:
+    """Per class (n_classes,): precision, recall, F1 (0 where undefined) and support (the class's true rows)."""
+    tp = np.diag(C).astype(np.float64)
+    predicted, actual = C.sum(axis=0), C.sum(axis=1)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    recall = np.divide(tp, actual, out=np.zeros_like(tp), where=actual > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
+    return precision, recall, f1, actual
+
+
+def matthews(C: IntArray) -> float:
+    """Matthews correlation coefficient of a confusion matrix C (k, k), k >= 2 (Gorodkin's R_K, as scikit-learn)."""
+    t, p = C.sum(axis=1).astype(np.float64), C.sum(axis=0).astype(np.float64)
+    correct, s = float(np.trace(C)), float(C.sum())
+    cov_tp = correct * s - float(t @ p)
+    cov_pp = s * s - float(p @ p)
+    cov_tt = s * s - float(t @ t)
+    if cov_pp * cov_tt == 0:
+        return 0.0
+    return float(cov_tp / np.sqrt(cov_tt * cov_pp))
 
 
 def regression_scores(abs_sum: float, sq_sum: float, rows: int, ss_total: float) -> dict[str, float]:
@@ -66,10 +97,13 @@ def squared_deviations(values: np.ndarray) -> float:
 
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    """MAE, RMSE and R² of predictions y_pred (n,) of the values y_true (n,)."""
+    """MAE, RMSE, R², MAPE and the median absolute error of predictions y_pred (n,) of the values y_true (n,)."""
     residual = np.asarray(y_true, np.float64) - np.asarray(y_pred, np.float64)
-    return regression_scores(float(np.sum(np.abs(residual))), float(np.sum(residual**2)), len(residual),
-                             squared_deviations(y_true))
+    abs_residual = np.abs(residual)
+    return {**regression_scores(float(np.sum(abs_residual)), float(np.sum(residual**2)), len(residual),
+                                squared_deviations(y_true)),
+            "mape": ape_sum(y_true, np.asarray(y_pred, np.float64)) / len(residual),
+            "median_ae": float(np.median(abs_residual))}
 
 
 class RunningMetrics:
@@ -178,19 +212,27 @@ class Scores:
 
     One chunk (rows in memory) gives exactly the whole-data formulas: its mean loss, `regression_metrics`. More
     chunks (a spill read back block by block) combine them: the rows' mean of the chunks' mean losses, and SS_tot
-    from the true values' moments merged chunk by chunk."""
+    from the true values' moments merged chunk by chunk. Log loss, Brier and ECE are sums too; ROC AUC, PR AUC and
+    the median absolute error (`EVERY_ROW`) need every row: with `every_row`, the chunks' class probabilities
+    (n x classes floats) or absolute residuals (n floats) are kept and those metrics computed once, at the end;
+    without it they are left out (the training rows' summary: its memory must not grow with a streamed file)."""
 
-    def __init__(self, task: str, n_classes: int) -> None:
-        self.task, self.n_classes = task, n_classes
+    def __init__(self, task: str, n_classes: int, every_row: bool = True) -> None:
+        self.task, self.n_classes, self.every_row = task, n_classes, every_row
+        self.probability: ProbabilitySums | None = None
         self.chunks = self.rows = 0
         self.loss_sum, self.abs_sum, self.sq_sum = 0.0, 0.0, 0.0
         self.first_loss, self.first_ss_total = float("nan"), 0.0
         self.C = np.zeros((n_classes, n_classes), np.int64) if task == "classification" else None
         self.truth: Moments | None = None  # the true values' moments, once a second chunk comes
         self._first_truth: np.ndarray | None = None
+        self.ape_sum = 0.0
+        self._kept: list[tuple[np.ndarray, ...]] = []  # per chunk: (y, P, predicted) or (|residual|,)
 
-    def add(self, loss: float, y_true: np.ndarray, predicted: np.ndarray) -> None:
-        """One chunk: its mean loss, the true class indices or values (m,) and the predicted ones (m,)."""
+    def add(self, loss: float, y_true: np.ndarray, predicted: np.ndarray, P: Array | None = None) -> None:
+        """One chunk: its mean loss, the true class indices or values (m,), the predicted ones (m,) and, for the
+        probability metrics, the class probabilities P (m, n_classes) (without them, a classifier's scores are
+        those of its confusion matrix only)."""
         m = len(y_true)
         if not self.chunks:
             self.first_loss = loss
@@ -199,12 +241,22 @@ class Scores:
         self.loss_sum += loss * m
         if self.C is not None:
             self.C += confusion_matrix(y_true, predicted, self.n_classes)
+            if P is not None:
+                if self.probability is None:
+                    self.probability = ProbabilitySums(P.shape[1])
+                self.probability.add(y_true, P, predicted)
+                if self.every_row:
+                    # copies: a chunk's rows and outputs may live in buffers the next chunk reuses
+                    self._kept.append((np.array(y_true, copy=True), np.array(P, np.float64, copy=True)))
             return
         truth = np.asarray(y_true, np.float64)
         with np.errstate(over="ignore", invalid="ignore"):  # a diverged model's outputs: inf, not a warning
             residual = truth - np.asarray(predicted, np.float64)
             self.abs_sum += float(np.sum(np.abs(residual)))
             self.sq_sum += float(np.sum(residual**2))
+            if self.every_row:
+                self._kept.append((np.abs(residual),))
+            self.ape_sum += ape_sum(truth, np.asarray(predicted, np.float64))
         if self.chunks == 1:  # kept aside: merging moments costs more than the rest when there is one chunk
             self.first_ss_total = squared_deviations(truth)
             self._first_truth = truth.copy()
@@ -223,8 +275,18 @@ class Scores:
         else:
             scores = {"loss": self.loss_sum / self.rows if self.rows else float("nan")}
         if self.C is not None:
-            scores.update(classification_metrics(self.C))
+            values = classification_metrics(self.C)
+            if self.probability is not None:
+                values.update(self.probability.result(self.rows))
+            if self._kept:
+                y, P = (np.concatenate(part) for part in zip(*self._kept, strict=True))
+                values.update(roc_auc=roc_auc(y, P), pr_auc=pr_auc(y, P))
+            scores.update({name: values[name] for name in CLASSIFICATION if name in values})
         else:
             ss_total = float(self.truth.m2[0]) if self.truth is not None else self.first_ss_total
             scores.update(regression_scores(self.abs_sum, self.sq_sum, max(self.rows, 1), ss_total))
+            scores["mape"] = self.ape_sum / max(self.rows, 1)
+            if self.every_row:
+                abs_residual = np.concatenate([part[0] for part in self._kept]) if self._kept else np.zeros(0)
+                scores["median_ae"] = float(np.median(abs_residual)) if len(abs_residual) else float("nan")
         return scores

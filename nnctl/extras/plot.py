@@ -43,7 +43,9 @@ TRAIN_COLOR, VAL_COLOR, MONITOR_COLOR, BEST_COLOR = "tab:blue", "tab:orange", "t
 LOG_SPAN = 100.0  # a series whose largest value is more than this times its smallest gets a log y-axis
 MARKERS_UP_TO = 30  # epochs; fewer get a dot per epoch, so short runs do not look like straight lines
 NAMES = {"accuracy": "accuracy", "precision": "precision", "recall": "recall", "f1": "F1", "mae": "MAE",
-         "rmse": "RMSE", "r2": "R²"}
+         "rmse": "RMSE", "r2": "R²", "balanced_accuracy": "balanced accuracy", "mcc": "MCC", "roc_auc": "ROC AUC",
+         "pr_auc": "PR AUC"}
+SHARE_METRICS = ("precision", "recall", "f1", "balanced_accuracy", "mcc", "roc_auc", "pr_auc")  # drawn with accuracy
 
 
 def require_matplotlib(feature: str) -> None:
@@ -106,7 +108,7 @@ def curves_figure(model: Model, name: str, *, feature: str = "drawing a plot") -
     extra = None
     if best is not None and best[1].startswith("val_"):
         monitored = best[1].removeprefix("val_")
-        if classification and monitored in ("precision", "recall", "f1") and best[1] in history[0]:
+        if classification and monitored in SHARE_METRICS and best[1] in history[0]:
             extra = best[1]
             metric_ax.plot(epochs, series(extra), color=MONITOR_COLOR, linewidth=1.2, linestyle="--",
                            label=f"validation {NAMES[monitored]}", **_markers(epochs))

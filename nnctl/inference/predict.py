@@ -17,7 +17,7 @@ from typing import IO, Any
 import numpy as np
 
 from nnctl.dialect import Settings, sniff
-from nnctl.engine.metrics import confusion_matrix
+from nnctl.engine.metrics import class_scores, confusion_matrix
 from nnctl.errors import DataError
 from nnctl.inference.reader import RawChunk, read_chunks
 from nnctl.model.model import Model
@@ -158,9 +158,16 @@ def evaluation(model: Model, source: str | Path, dialect: Settings | None = None
     if model.task != "classification":
         return Evaluation(scores, y, model.target.values(A))
     predicted = model.class_indices(A)
+    C = confusion_matrix(y, predicted, len(model.target.classes))
+    precision, recall, f1, support = class_scores(C)
+    scores["per_class"] = {
+        str(label): {"precision": float(precision[k]), "recall": float(recall[k]), "f1": float(f1[k]),
+                     "support": int(support[k])}
+        for k, label in enumerate(model.target.classes)
+    }
     scores["confusion_matrix"] = {
         "labels": list(model.target.classes),
         # rows: true class, columns: predicted class
-        "counts": confusion_matrix(y, predicted, len(model.target.classes)).tolist(),
+        "counts": C.tolist(),
     }
     return Evaluation(scores, y, predicted)

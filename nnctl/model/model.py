@@ -87,10 +87,11 @@ class Model:
             return self.target.class_indices(A)
         return (self.target.probabilities(A)[:, 1] >= threshold).astype(np.int64)
 
-    def score(self, chunks: Iterable[Chunk]) -> dict[str, float]:
+    def score(self, chunks: Iterable[Chunk], every_row: bool = True) -> dict[str, float]:
         """Loss and metrics on rows in chunks (one chunk: the whole-data formulas); regression metrics on the
-        target's scale."""
-        scores = Scores(self.task, len(self.target.classes))
+        target's scale. Without `every_row`, the metrics that keep every row's output (`EVERY_ROW`: ROC AUC, PR AUC,
+        median AE) are left out, so memory does not grow with the rows."""
+        scores = Scores(self.task, len(self.target.classes), every_row)
         for X, Y, y in chunks:
             self._add(scores, self.output(X), Y, y)
         return scores.result()
@@ -103,7 +104,10 @@ class Model:
 
     def _add(self, scores: Scores, A: Array, Y: Array, y: np.ndarray) -> None:
         value = self.loss_function.value(A, Y, np.empty_like(A))
-        scores.add(value, y, self.class_indices(A) if self.task == "classification" else self.target.values(A))
+        if self.task == "classification":
+            scores.add(value, y, self.class_indices(A), self.target.probabilities(A))
+        else:
+            scores.add(value, y, self.target.values(A))
 
     # --- files -------------------------------------------------------------------------------------
 

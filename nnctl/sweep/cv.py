@@ -129,7 +129,8 @@ def run_fold(config: Config, train_csv: str, held_csv: str, rows_train: int, rep
         result = train(config.model_copy(update={"data": data}), save=False)
         scores = evaluate(result.model, held_path)
         held = read_csv(held_path) if predictions else None
-    metrics = {f"val_{k}": float(v) for k, v in scores.items() if k not in ("rows", "confusion_matrix")}
+    metrics = {f"val_{k}": float(v) for k, v in scores.items()
+               if k not in ("rows", "threshold") and isinstance(v, int | float)}  # not the per-class tables
     fold = FoldScores(repeat, number, rows_train, int(scores["rows"]), time.perf_counter() - started, metrics)
     return fold, None if held is None else _predict(result.model, held)
 

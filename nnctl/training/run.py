@@ -214,7 +214,7 @@ def _train(config: Config, dataset: Dataset, rng: np.random.Generator, base: Mod
     model.training = state = loop.state()
     best_epoch = _restore_best(model, state, loop)
     calibrate(config, model, dataset)
-    final = {"train": model.score(dataset.train.chunks())}
+    final = {"train": model.score(dataset.train.chunks(), every_row=False)}  # memory bounded on a streamed file
     if dataset.validation is not None:
         final["validation"] = model.score(dataset.validation.chunks())
     result = TrainResult(model, path, time.perf_counter() - started, final, best_epoch, loop.stopped_early)

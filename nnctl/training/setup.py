@@ -18,7 +18,7 @@ from nnctl.data.load import load_dataset
 from nnctl.data.rules import Warn, loss_options
 from nnctl.engine.initializers import default_init
 from nnctl.engine.losses import LOSSES
-from nnctl.engine.metrics import metric_names
+from nnctl.engine.metrics import EVERY_ROW, RUNNING_REGRESSION, metric_names
 from nnctl.engine.network import Network, parameter_count, training_bytes
 from nnctl.errors import ConfigError
 from nnctl.model.model import Model
@@ -126,16 +126,18 @@ def checkpoint_path(config: Config, output: Path | None) -> Path | None:
 
 
 def final_metrics(task: str, validation: bool) -> list[str]:
-    """The names of the numbers a finished run reports (its summary): train_* and, with validation, val_*."""
+    """The names of the numbers a finished run reports (its summary): train_* (without the metrics that need every
+    row at once, `EVERY_ROW`) and, with validation, val_*."""
     metrics = ["loss", *metric_names(task)]
-    return [f"{split}_{m}" for split in ("train", "val")[: 1 + validation] for m in metrics]
+    train = [f"train_{m}" for m in metrics if m not in EVERY_ROW]
+    return train + [f"val_{m}" for m in metrics] if validation else train
 
 
 def _check_monitor(name: str, key: str, config: Config, dataset: Dataset) -> None:
     """A monitored metric must be one this run computes."""
     # the history's train metrics come from the batch outputs: accuracy only, for a classifier
     task = dataset.target.task
-    train_metrics = ("accuracy",) if task == "classification" else metric_names(task)
+    train_metrics = ("accuracy",) if task == "classification" else RUNNING_REGRESSION
     available = ["train_loss", *(f"train_{m}" for m in train_metrics)]
     if dataset.validation is not None:
         available += ["val_loss", *(f"val_{m}" for m in metric_names(task))]

@@ -252,6 +252,23 @@ def test_evaluate_shows_the_confusion_matrix(iris_npz):
     assert {"precision", "recall", "f1"} <= set(scores)
 
 
+def test_evaluate_reports_every_metric_and_the_per_class_table(iris_npz):
+    """The JSON's metrics are evaluate's, by their names, with a per-class entry per label; the table shows both."""
+    from nnctl.engine.metrics import CLASSIFICATION
+
+    scores = json.loads(nnctl("evaluate", str(iris_npz), "datasets/iris.csv", "--json").stdout)
+    assert list(scores)[: 2 + len(CLASSIFICATION)] == ["rows", "loss", *CLASSIFICATION]
+    assert scores["roc_auc"] > 0.9 and scores["log_loss"] < 0.5 and 0 <= scores["ece"] <= 1
+    per_class = scores["per_class"]
+    assert list(per_class) == ["setosa", "versicolor", "virginica"]
+    assert sum(row["support"] for row in per_class.values()) == 150
+    assert set(per_class["setosa"]) == {"precision", "recall", "f1", "support"}
+    counts = scores["confusion_matrix"]["counts"]
+    assert per_class["versicolor"]["recall"] == counts[1][1] / sum(counts[1])
+    table = nnctl("evaluate", str(iris_npz), "datasets/iris.csv").stdout
+    assert "per class" in table and "roc_auc" in table and "support" in table
+
+
 def test_check_lists_the_training_settings(tmp_path):
     config = iris_config(optimizer={"name": "sgd", "momentum": 0.9}, schedule={"name": "step", "step_size": 5},
                          training={"early_stopping": {"monitor": "val_accuracy"}})
@@ -317,6 +334,20 @@ def test_train_jsonl_log_and_fail_under(tmp_path):
                            "--fail-under val_r2: not a classification metric")
     _assert_one_line_error(nnctl("train", "configs/iris.yaml", "--fail-under", "val_accuracy"),
                            "expected METRIC=VALUE")
+
+
+def test_fail_under_takes_the_direction_of_the_new_metrics(tmp_path):
+    """log_loss is an upper limit and roc_auc a lower one: generous bars pass, impossible ones fail."""
+    out = tmp_path / "m.npz"
+    passed = nnctl("train", "configs/iris.yaml", "-o", str(out), "--epochs", "30", "-q", "--json",
+                   "--fail-under", "val_log_loss=5", "--fail-under", "val_roc_auc=0.5", "--fail-under", "val_ece=1")
+    assert passed.returncode == 0, passed.stderr
+    summary = json.loads(passed.stdout)
+    assert summary["val_log_loss"] < 5 and summary["train_log_loss"] < 5 and "train_roc_auc" not in summary
+    missed = nnctl("train", "configs/iris.yaml", "-o", str(out), "--epochs", "1", "-q",
+                   "--fail-under", "val_log_loss=0.0001", "--fail-under", "val_roc_auc=1.01")
+    assert missed.returncode == 1
+    assert "val_log_loss" in missed.stderr and "> 0.0001" in missed.stderr and "< 1.01" in missed.stderr
 
 
 def test_init_writes_a_config_that_trains(tmp_path):

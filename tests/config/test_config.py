@@ -145,7 +145,7 @@ def test_schedule_and_early_stopping_keys(write_config):
     assert "not used by schedule 'step'" in _error(write_config(iris_config(schedule={"name": "step",
                                                                                        "warmup_epochs": 2})))
     assert "did you mean 'cosine'?" in _error(write_config(iris_config(schedule={"name": "cosin"})))
-    message = _error(write_config(iris_config(training={"early_stopping": {"monitor": "val_acc"}})))
+    message = _error(write_config(iris_config(training={"early_stopping": {"monitor": "val_acuracy"}})))
     assert "did you mean 'val_accuracy'?" in message
 
 

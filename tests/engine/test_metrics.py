@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
 
-from nnctl.engine.metrics import RunningMetrics, Scores, classification_metrics, confusion_matrix, regression_metrics
+from nnctl.engine.metrics import (
+    RUNNING_REGRESSION,
+    RunningMetrics,
+    Scores,
+    classification_metrics,
+    confusion_matrix,
+    regression_metrics,
+)
 
 
 def test_confusion_matrix_and_macro_scores_by_hand():
@@ -14,7 +21,9 @@ def test_confusion_matrix_and_macro_scores_by_hand():
     precision = (1 + 0.5 + 0.5) / 3
     recall = (2 / 3 + 0.5 + 1) / 3
     f1 = (2 * 1 * (2 / 3) / (1 + 2 / 3) + 0.5 + 2 * 0.5 / 1.5) / 3
-    assert scores == pytest.approx({"accuracy": 4 / 6, "precision": precision, "recall": recall, "f1": f1})
+    mcc = (4 * 6 - (3 * 2 + 2 * 2 + 1 * 2)) / np.sqrt((36 - (9 + 4 + 1)) * (36 - (4 + 4 + 4)))
+    assert scores == pytest.approx({"accuracy": 4 / 6, "precision": precision, "recall": recall, "f1": f1,
+                                    "balanced_accuracy": recall, "mcc": mcc})
 
 
 def test_never_predicted_class_counts_as_zero_precision():
@@ -29,6 +38,8 @@ def test_regression_metrics_by_hand():
     assert scores["mae"] == pytest.approx(2 / 3)
     assert scores["rmse"] == pytest.approx(np.sqrt(4 / 3))
     assert scores["r2"] == pytest.approx(1 - 4 / 2)
+    assert scores["mape"] == pytest.approx((2 / 3) / 3)
+    assert scores["median_ae"] == 0.0
 
 
 def test_running_metrics_over_batches_equal_the_whole(rng):
@@ -41,7 +52,7 @@ def test_running_metrics_over_batches_equal_the_whole(rng):
         rows = slice(start, start + 4)
         running.add(A[rows], Y[rows], y[rows], np.empty((len(A[rows]), 1)))
     whole = regression_metrics(y, A[:, 0] * scale + center)
-    assert running.result() == pytest.approx(whole)
+    assert running.result() == pytest.approx({m: whole[m] for m in RUNNING_REGRESSION})
     P = rng.random((7, 3))
     labels = rng.integers(0, 3, 7)
     clf = RunningMetrics("classification", False)

@@ -70,6 +70,9 @@ def test_plateau_state_round_trip():
 def test_monitor_mode():
     assert [monitor_mode(m) for m in ("val_loss", "val_rmse", "train_mae", "val_accuracy", "val_f1", "val_r2")] == [
         "min", "min", "min", "max", "max", "max"]
+    lower = ("val_log_loss", "val_brier", "val_ece", "val_mape", "val_median_ae", "train_log_loss")
+    higher = ("val_balanced_accuracy", "val_mcc", "val_roc_auc", "val_pr_auc", "train_roc_auc")
+    assert {monitor_mode(m) for m in lower} == {"min"} and {monitor_mode(m) for m in higher} == {"max"}
 
 
 def test_registry_and_bad_arguments():

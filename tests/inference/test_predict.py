@@ -142,4 +142,4 @@ def test_regression_predictions_are_on_the_target_scale(write_config):
     assert list(out.columns) == ["mpg"] and len(out) == 406
     assert 15 < out["mpg"].mean() < 32
     scores = evaluate(model, DATASETS / "auto_mpg.csv")
-    assert scores["r2"] > 0.5 and set(scores) == {"rows", "loss", "mae", "rmse", "r2"}
+    assert scores["r2"] > 0.5 and set(scores) == {"rows", "loss", "mae", "rmse", "r2", "mape", "median_ae"}

@@ -264,9 +264,23 @@ def test_early_stopping_restores_the_best_epoch(write_config, tmp_path):
     assert load_model(tmp_path / "m.npz").provenance.restored_best_epoch == best
 
 
+def test_early_stopping_on_validation_roc_auc_and_log_loss(write_config):
+    """A ranking metric (maximised) and a probability loss (minimised) are monitors; the best epoch is theirs."""
+    for monitor, sign in (("val_roc_auc", -1), ("val_log_loss", 1)):
+        config = iris_config(optimizer={"name": "adam", "learning_rate": 0.05}, training={
+            "epochs": 60, "batch_size": 8, "early_stopping": {"monitor": monitor, "patience": 3}})
+        result = train(load_config(write_config(config)), save=False)
+        history = result.model.history
+        best = min(history, key=lambda row: (sign * row[monitor], row["epoch"]))  # the first best epoch
+        assert result.best_epoch == best["epoch"]
+        assert result.final["validation"][monitor.removeprefix("val_")] == pytest.approx(
+            history[result.best_epoch - 1][monitor], rel=1e-6)
+
+
 def test_history_keeps_train_and_validation_metrics(write_config):
     row = train(load_config(write_config(iris_config())), save=False).model.history[-1]
     assert {"train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_precision", "val_recall", "val_f1",
+            "val_balanced_accuracy", "val_mcc", "val_log_loss", "val_roc_auc", "val_pr_auc", "val_brier", "val_ece",
             "learning_rate", "seconds"} <= set(row)
 
 
