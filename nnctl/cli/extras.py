@@ -90,7 +90,10 @@ def export(
 def plot(
     model: Annotated[Path, typer.Argument(help="Model file (.npz).", show_default=False)],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Where to write the PNG (default: MODEL "
-                                                "with .npz replaced by .curves.png).")] = None,
+                                                "with .npz replaced by .curves.png, or .calibration.png).")] = None,
+    calibration: Annotated[Path | None, typer.Option("--calibration", metavar="DATA", help="Instead of the "
+                                                     "curves, draw the classifier's reliability diagram on this "
+                                                     "labelled CSV.")] = None,
 ) -> None:
     """Draw a model's training history as a PNG: loss per epoch, and accuracy (classification) or RMSE
     (regression), training and validation, with the best epoch marked when early stopping recorded one.
@@ -102,6 +105,21 @@ def plot(
 
     with errors():
         require_matplotlib("nnctl plot")
-        path = output if output is not None else model.with_name(model.name.removesuffix(".npz") + ".curves.png")
-        save_png(curves_figure(load_model(model), model.name), path)
-        stderr.print(f"wrote {path} (training curves)", markup=False)
+        kind = "calibration" if calibration is not None else "curves"
+        path = output if output is not None else model.with_name(model.name.removesuffix(".npz") + f".{kind}.png")
+        loaded = load_model(model)
+        if calibration is None:
+            save_png(curves_figure(loaded, model.name), path)
+            stderr.print(f"wrote {path} (training curves)", markup=False)
+            return
+        from nnctl.extras.plot import reliability_figure
+        from nnctl.inference.predict import evaluation
+
+        if loaded.task != "classification":
+            raise InputError(f"--calibration: {model} is a regression model; a reliability diagram needs class "
+                             "probabilities")
+        result = evaluation(loaded, calibration)
+        title = (f"{model.name} on {calibration.name}: {result.scores['rows']} rows, ECE {result.scores['ece']:.4f}, "
+                 f"log loss {result.scores['log_loss']:.4f}")
+        save_png(reliability_figure(result, title), path)
+        stderr.print(f"wrote {path} (reliability diagram)", markup=False)

@@ -37,6 +37,7 @@ DPI = 100
 CURVES_SIZE = (11.0, 4.5)  # inches; times DPI = pixels (1100 x 450 px)
 CONFUSION_SIZE = (6.4, 5.6)  # 640 x 560 px
 SCATTER_SIZE = (6.0, 6.0)  # 600 x 600 px
+RELIABILITY_SIZE = (6.0, 6.4)  # 600 x 640 px
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 TRAIN_COLOR, VAL_COLOR, MONITOR_COLOR, BEST_COLOR = "tab:blue", "tab:orange", "tab:green", "0.35"
@@ -245,6 +246,39 @@ def scatter_figure(truth: np.ndarray, predicted: np.ndarray, target: str, title:
     ax.set_ylabel(f"predicted {target}")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper left", fontsize="small")
+    figure.suptitle(title, fontsize="medium")
+    return figure
+
+
+def reliability_figure(evaluation: Evaluation, title: str, *, feature: str = "drawing a plot") -> Figure:
+    """The reliability diagram of a classifier's evaluation: per confidence bin (the predicted class's
+    probability, the 15 bins of ECE) the share of its rows predicted right against the bin's mean confidence,
+    with the diagonal a calibrated model sits on, and below it how many rows each bin holds."""
+    from nnctl.engine.probability_metrics import ProbabilitySums
+
+    P = evaluation.probabilities
+    assert P is not None  # a classification evaluation
+    sums = ProbabilitySums(P.shape[1]).add(evaluation.truth, P, evaluation.predicted)
+    edges = np.linspace(0.0, 1.0, sums.bins + 1)
+    filled = sums.count > 0
+    accuracy = np.divide(sums.correct, sums.count, out=np.zeros_like(sums.correct), where=filled)
+    confidence = np.divide(sums.confidence, sums.count, out=np.zeros_like(sums.confidence), where=filled)
+    figure = _figure(RELIABILITY_SIZE, feature)
+    top, bottom = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    width = edges[1] - edges[0]
+    top.bar(edges[:-1][filled], accuracy[filled], width=width, align="edge", color=TRAIN_COLOR, alpha=0.75,
+            edgecolor="white", label="share predicted right")
+    top.plot(confidence[filled], accuracy[filled], "o", color="black", markersize=4, label="at the bin's mean "
+             "confidence")
+    top.plot([0, 1], [0, 1], color="0.3", linestyle="--", linewidth=1, label="calibrated")
+    top.set_xlim(0, 1)
+    top.set_ylim(0, 1)
+    top.set_ylabel("share predicted right")
+    top.grid(True, alpha=0.3)
+    top.legend(loc="upper left", fontsize="small")
+    bottom.bar(edges[:-1], sums.count, width=width, align="edge", color="0.55", edgecolor="white")
+    bottom.set_xlabel("confidence (the predicted class's probability)")
+    bottom.set_ylabel("rows")
     figure.suptitle(title, fontsize="medium")
     return figure
 

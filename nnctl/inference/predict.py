@@ -123,6 +123,7 @@ class Evaluation:
     scores: dict[str, Any]  # what `evaluate` returns (and `nnctl evaluate --json` prints)
     truth: np.ndarray  # per row: the true class index (classification) or target value (regression)
     predicted: np.ndarray  # per row: the predicted class index, or the predicted value on the target's scale
+    probabilities: np.ndarray | None = None  # classification: (n, n_classes) float64, as `predict --proba` gives them
 
 
 def evaluate(model: Model, source: str | Path, dialect: Settings | None = None, *, strict: bool = False,
@@ -170,4 +171,4 @@ def evaluation(model: Model, source: str | Path, dialect: Settings | None = None
         # rows: true class, columns: predicted class
         "counts": C.tolist(),
     }
-    return Evaluation(scores, y, predicted)
+    return Evaluation(scores, y, predicted, model.target.probabilities(A).astype(np.float64))

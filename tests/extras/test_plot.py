@@ -245,3 +245,41 @@ def test_a_real_process_and_no_matplotlib_at_start_up(models: dict[str, Path], t
     code = "import sys, nnctl.cli, nnctl.extras.plot, nnctl.inference.predict; print('matplotlib' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60).stdout.strip() == "False"
+
+
+# --- the reliability diagram -----------------------------------------------------------------------------
+
+
+def test_the_reliability_diagram_shows_each_bins_share_predicted_right(models):
+    from nnctl.extras.plot import RELIABILITY_SIZE, reliability_figure
+
+    model = load_model(models["iris"])
+    result = evaluation(model, DATASETS / "iris.csv")
+    figure = reliability_figure(result, "iris")
+    top, bottom = figure.axes
+    P = result.probabilities
+    assert P is not None
+    confidence = P[np.arange(len(P)), result.predicted]
+    right = result.predicted == result.truth
+    bins = np.clip(np.ceil(confidence * 15).astype(int) - 1, 0, 14)  # (lower, upper] bins of width 1/15
+    expected = {b: right[bins == b].mean() for b in np.unique(bins)}
+    heights = {round(p.get_x() * 15): p.get_height() for p in top.patches}
+    assert heights.keys() == expected.keys()
+    for b, share in expected.items():
+        assert heights[b] == pytest.approx(share)
+    assert sum(p.get_height() for p in bottom.patches) == len(P)  # every row in one bin
+    assert tuple(figure.get_size_inches()) == RELIABILITY_SIZE
+
+
+def test_cli_plot_calibration_writes_the_png_and_refuses_a_regression(models, tmp_path):
+    from nnctl.extras.plot import RELIABILITY_SIZE
+
+    out = tmp_path / "rel.png"
+    code, _, err = cli("plot", str(models["breast_cancer"]), "--calibration", str(DATASETS / "breast_cancer.csv"),
+                       "-o", str(out))
+    assert code == 0, err
+    assert f"wrote {out} (reliability diagram)" in err and png_size(out) == pixels(RELIABILITY_SIZE)
+    code, _, err = cli("plot", str(models["auto_mpg"]), "--calibration", str(DATASETS / "auto_mpg.csv"),
+                       "-o", str(tmp_path / "no.png"))
+    assert code == 2 and "is a regression model; a reliability diagram needs class probabilities" in err
+    assert not (tmp_path / "no.png").exists()
