@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from nnctl.config.safe_yaml import MAX_BYTES, YamlError, parse
 from nnctl.config.schema import Config
+from nnctl.config.sections import key_line
 from nnctl.errors import ConfigError, OverrideError
 
 _TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
@@ -94,11 +95,6 @@ def line_index(node: yaml.Node | None, path: tuple[str | int, ...] = ()) -> dict
             lines[(*path, i)] = item.start_mark.line + 1
             lines.update(line_index(item, (*path, i)))
     return lines
-
-
-def key_line(lines: Mapping[tuple[str | int, ...], int], path: tuple[str | int, ...]) -> int | None:
-    """The line of `path`, or of its deepest parent the document has (a missing key: its section's line)."""
-    return next((lines[path[:n]] for n in range(len(path), 0, -1) if path[:n] in lines), None)
 
 
 def _describe(error: Mapping[str, Any]) -> str:

@@ -29,6 +29,7 @@ from nnctl.config.sections import (
     ScheduleName,
     Section,
     TargetScale,
+    key_line,
 )
 from nnctl.config.training import EarlyStoppingConfig, TrainingConfig
 from nnctl.dialect import delimiter_value, encoding_value
@@ -307,7 +308,7 @@ class Config(Section):
     def at(self, *path: str | int) -> str:
         """`file:line` of a key (of its nearest written parent when the key itself is not written), for messages
         about the key's value; the file alone when the config has no lines (built in Python)."""
-        line = next((self._lines[path[:n]] for n in range(len(path), 0, -1) if path[:n] in self._lines), None)
+        line = key_line(self._lines, path)
         return f"{self._source}:{line}" if line else self._source
 
     def resolve(self, path: str) -> Path:

@@ -72,3 +72,8 @@ class Section(BaseModel):
 def _unknown_key(key: object, valid: Iterable[str]) -> None:
     raise PydanticCustomError("unknown_key", "{message}",
                               {"key": str(key), "message": not_found("unknown key", key, list(valid))})
+
+
+def key_line(lines: Mapping[tuple[str | int, ...], int], path: tuple[str | int, ...]) -> int | None:
+    """The line of `path`, or of its deepest parent the document has (a missing key: its section's line)."""
+    return next((lines[path[:n]] for n in range(len(path), 0, -1) if path[:n] in lines), None)

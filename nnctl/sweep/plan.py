@@ -35,9 +35,10 @@ from typing import Any
 
 import numpy as np
 
-from nnctl.config.load import config_from, key_line, load_config, parse_key, parse_text, read_yaml
+from nnctl.config.load import config_from, load_config, parse_key, parse_text, read_yaml
 from nnctl.config.safe_yaml import dump_scalar
 from nnctl.config.schema import Config
+from nnctl.config.sections import key_line
 from nnctl.engine.schedules import monitor_mode
 from nnctl.errors import ConfigError, OverrideError, require
 from nnctl.registry import not_found, unknown_name_message
