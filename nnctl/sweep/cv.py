@@ -26,13 +26,13 @@ import numpy as np
 import pandas as pd
 
 from nnctl.config.schema import Config
-from nnctl.data.fit import labels_of, transform
+from nnctl.data.fit import labels_of
 from nnctl.data.folds import Fold, make_folds
 from nnctl.data.reader import config_dialect, read_csv, require_columns
 from nnctl.data.rules import configured_columns, drop_unlabelled, loss_name
 from nnctl.engine.losses import LOSSES
 from nnctl.errors import ConfigError
-from nnctl.inference.predict import evaluate
+from nnctl.inference.predict import Evaluation, evaluation
 from nnctl.model.model import Model
 from nnctl.training.run import train
 
@@ -127,12 +127,12 @@ def run_fold(config: Config, train_csv: str, held_csv: str, rows_train: int, rep
                                               "validation_split": split})
         started = time.perf_counter()
         result = train(config.model_copy(update={"data": data}), save=False)
-        scores = evaluate(result.model, held_path)
-        held = read_csv(held_path) if predictions else None
+        scored = evaluation(result.model, held_path)  # one pass over the held-out rows: scores and predictions
+    scores = scored.scores
     metrics = {f"val_{k}": float(v) for k, v in scores.items()
                if k not in ("rows", "threshold") and isinstance(v, int | float)}  # not the per-class tables
     fold = FoldScores(repeat, number, rows_train, int(scores["rows"]), time.perf_counter() - started, metrics)
-    return fold, None if held is None else _predict(result.model, held)
+    return fold, _predictions(result.model, scored) if predictions else None
 
 
 def _chooses_by_validation(config: Config) -> bool:
@@ -150,14 +150,14 @@ def _on_dask(jobs: list[tuple[Any, ...]], scheduler: str | None, workers: int | 
             yield future.result()
 
 
-def _predict(model: Model, rows: pd.DataFrame) -> pd.DataFrame:
-    """The held-out rows' predictions: the prediction (named after the target), then `proba_<label>` per class."""
+def _predictions(model: Model, scored: Evaluation) -> pd.DataFrame:
+    """The held-out rows' predictions, as `evaluate` made them: the prediction (named after the target, classes at
+    the model's threshold), then `proba_<label>` per class."""
     target = model.target
-    A = model.output(transform(model.preprocessor, rows, model.network.dtype, "<fold>"))
-    if target.task != "classification":
-        return pd.DataFrame({target.name: target.values(A)})
-    P = target.probabilities(A).astype(np.float64)
-    labels = [target.classes[i] for i in target.class_indices(A).tolist()]
+    if scored.probabilities is None:
+        return pd.DataFrame({target.name: scored.predicted})
+    P = scored.probabilities
+    labels = [target.classes[i] for i in scored.predicted.tolist()]
     return pd.DataFrame({target.name: pd.Series(labels, dtype=object),
                          **{f"proba_{label}": P[:, j] for j, label in enumerate(target.classes)}})
 
