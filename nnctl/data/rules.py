@@ -263,32 +263,59 @@ def leaks(frame: pd.DataFrame, features: list[str], target: str, task: str) -> l
     feature with |Pearson r| >= 0.999. Classification: a column whose every value belongs to one class (and with
     fewer distinct values than half the rows, so not an identifier), or a numeric column whose classes' value
     ranges do not overlap. Only the first LEAK_CHECK_COLUMNS features are looked at: wide data stays fast."""
-    y = frame[target]
     found = []
-    for name in features[:LEAK_CHECK_COLUMNS]:
-        x = frame[name]
-        both = x.notna() & y.notna()
-        if both.sum() < 10:
-            continue
-        x, labels = x[both], y[both]
-        if task == "regression":
-            if is_numeric(x) and is_numeric(labels) and x.std() > 0 and labels.std() > 0:
-                r = float(np.corrcoef(x.to_numpy(np.float64), labels.to_numpy(np.float64))[0, 1])
-                if abs(r) >= 0.999:
-                    found.append(f"column '{name}' follows the target '{target}' almost exactly (r = {r:.4f})")
-            continue
-        if labels.nunique() < 2:
-            continue
-        per_value = labels.groupby(x.astype(str)).nunique()
-        if per_value.max() == 1 and len(per_value) < len(x) / 2:
-            found.append(f"column '{name}' tells the class of every row by itself ({len(per_value)} values, each "
-                         f"always one class of '{target}')")
-        elif is_numeric(x):
-            ranges = x.groupby(labels.astype(str)).agg(["min", "max"]).sort_values("min")
-            if (ranges["min"].to_numpy()[1:] > ranges["max"].to_numpy()[:-1]).all():
-                found.append(f"column '{name}' separates every class of '{target}' by its value ranges alone")
+    y = frame[target]
+    if task == "regression":
+        for name in features[:LEAK_CHECK_COLUMNS]:
+            r = _correlation(frame[name], y)
+            if r is not None and abs(r) >= 0.999:
+                found.append(f"column '{name}' follows the target '{target}' almost exactly (r = {r:.4f})")
+    else:
+        y_codes, classes = pd.factorize(y)  # once: each column is compared through integer codes, no text
+        if len(classes) >= 2:
+            for name in features[:LEAK_CHECK_COLUMNS]:
+                message = _class_leak(frame[name], y_codes, len(classes), name, target)
+                if message:
+                    found.append(message)
     return [f"{message}; is it computed from the target? A leaked column scores well in validation and fails on "
             "new data" for message in found]
+
+
+def _correlation(x: pd.Series, y: pd.Series) -> float | None:
+    """Pearson's r of a numeric feature and target over the rows that have both (None: too few, or constant)."""
+    if not (is_numeric(x) and is_numeric(y)):
+        return None
+    both = x.notna().to_numpy() & y.notna().to_numpy()
+    a, b = x.to_numpy(np.float64)[both], y.to_numpy(np.float64)[both]
+    if len(a) < 10 or a.std() == 0 or b.std() == 0:
+        return None
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def _class_leak(x: pd.Series, y_codes: np.ndarray, k: int, name: str, target: str) -> str | None:
+    """Why column `x` gives away the class (y_codes (n,): class codes, -1 for a gap), or None."""
+    x_codes, values = pd.factorize(x)
+    both = (x_codes >= 0) & (y_codes >= 0)
+    rows = int(both.sum())
+    if rows < 10:
+        return None
+    xc, yc = x_codes[both], y_codes[both]
+    present = np.flatnonzero(np.bincount(yc, minlength=k))
+    if len(present) < 2:  # one class among these rows: nothing to give away
+        return None
+    distinct = int(np.count_nonzero(np.bincount(xc, minlength=len(values))))
+    if distinct < rows / 2 and np.unique(xc.astype(np.int64) * k + yc).size == distinct:  # each value: one class
+        return f"column '{name}' tells the class of every row by itself ({distinct} values, each always one class " \
+               f"of '{target}')"
+    if not is_numeric(x):
+        return None
+    numbers = x.to_numpy(np.float64)[both]
+    low = np.array([numbers[yc == c].min() for c in present])
+    high = np.array([numbers[yc == c].max() for c in present])
+    order = np.argsort(low, kind="stable")
+    if bool(np.all(low[order][1:] > high[order][:-1])):
+        return f"column '{name}' separates every class of '{target}' by its value ranges alone"
+    return None
 
 
 def weights_by_label(target: TargetEncoder, weights: np.ndarray) -> dict[str, float]:
