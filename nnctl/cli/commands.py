@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from nnctl.config.schema import Config
 
 # How the input CSV is written (`nnctl.dialect`): predict, evaluate and init take the same three flags.
+Strict = Annotated[bool, typer.Option("--strict", help="Fail on a category the model never saw in training "
+                                      "(otherwise it is encoded as all zeros, with a warning per column).")]
 Delimiter = Annotated[str | None, typer.Option("--delimiter", metavar="CHAR", show_default=False, help="The "
                                                "character between fields: ',', ';', tab, '|' or another "
                                                "(default: detected).")]
@@ -134,8 +136,7 @@ def predict(
                                                     "when its probability is at least this (default: the "
                                                     "model's stored threshold, else the most probable "
                                                     "class).")] = None,
-    strict: Annotated[bool, typer.Option("--strict", help="Fail on a category the model never saw in training "
-                                         "(otherwise it is encoded as all zeros, with a warning per column).")] = False,
+    strict: Strict = False,
     delimiter: Delimiter = None,
     decimal: Decimal = None,
     encoding: Encoding = None,
@@ -256,8 +257,7 @@ def evaluate(
                                                "(classification) or predicted against actual values "
                                                "(regression) into this PNG (needs matplotlib, the 'plot' "
                                                "extra).")] = None,
-    strict: Annotated[bool, typer.Option("--strict", help="Fail on a category the model never saw in training "
-                                         "(otherwise it is encoded as all zeros, with a warning per column).")] = False,
+    strict: Strict = False,
     delimiter: Delimiter = None,
     decimal: Decimal = None,
     encoding: Encoding = None,
