@@ -83,7 +83,12 @@ class FeatureSpec:
 
     @property
     def width(self) -> int:
-        own = {"numeric": 1, "categorical": len(self.categories)}.get(self.kind) or dates.width(self.parts)
+        if self.kind == "numeric":
+            own = 1
+        elif self.kind == "categorical":
+            own = len(self.categories)
+        else:
+            own = dates.width(self.parts)
         return own + self.indicator
 
     @property
