@@ -125,6 +125,12 @@ class Evaluation:
     predicted: np.ndarray  # per row: the predicted class index, or the predicted value on the target's scale
     probabilities: np.ndarray | None = None  # classification: (n, n_classes) float64, as `predict --proba` gives them
 
+    @property
+    def metrics(self) -> dict[str, float]:
+        """The scores that are metrics (loss, accuracy, ...), without the row count, the threshold or the tables."""
+        return {k: float(v) for k, v in self.scores.items()
+                if k not in ("rows", "threshold") and isinstance(v, int | float)}
+
 
 def evaluate(model: Model, source: str | Path, dialect: Settings | None = None, *, strict: bool = False,
              warn: Callable[[str], None] | None = None) -> dict[str, Any]:

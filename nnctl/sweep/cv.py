@@ -129,8 +129,7 @@ def run_fold(config: Config, train_csv: str, held_csv: str, rows_train: int, rep
         result = train(config.model_copy(update={"data": data}), save=False)
         scored = evaluation(result.model, held_path)  # one pass over the held-out rows: scores and predictions
     scores = scored.scores
-    metrics = {f"val_{k}": float(v) for k, v in scores.items()
-               if k not in ("rows", "threshold") and isinstance(v, int | float)}  # not the per-class tables
+    metrics = {f"val_{k}": v for k, v in scored.metrics.items()}
     fold = FoldScores(repeat, number, rows_train, int(scores["rows"]), time.perf_counter() - started, metrics)
     return fold, _predictions(result.model, scored) if predictions else None
 
