@@ -258,12 +258,15 @@ def evaluate(
                                                "(regression) into this PNG (needs matplotlib, the 'plot' "
                                                "extra).")] = None,
     strict: Strict = False,
+    unweighted: Annotated[bool, typer.Option("--unweighted", help="Weigh every row 1, even when the CSV has the "
+                                             "model's data.weight column.")] = False,
     delimiter: Delimiter = None,
     decimal: Decimal = None,
     encoding: Encoding = None,
 ) -> None:
     """Loss and metrics of a model on a labelled CSV: accuracy, precision, recall, F1, balanced accuracy, MCC,
-    log loss, ROC AUC, PR AUC, Brier, ECE and a per-class table, or MAE, RMSE, R², MAPE and median AE.
+    log loss, ROC AUC, PR AUC, Brier, ECE and a per-class table, or MAE, RMSE, R², MAPE and median AE. A model
+    trained with data.weight weighs the rows by that column when the CSV has it (weighted_by names it).
 
     With --plot, the PNG is written (replaced only when complete) before the scores are printed, so a
     plot that cannot be written prints no scores."""
@@ -276,13 +279,13 @@ def evaluate(
         note = None
         if plot_ is None:
             scores = evaluation(_model_first(load_model, model, str(data), "evaluate"), data, dialect,
-                                strict=strict, warn=_warn).scores
+                                strict=strict, weighted=not unweighted, warn=_warn).scores
         else:
             from nnctl.extras.plot import evaluation_figure, require_matplotlib, save_png
 
             require_matplotlib("nnctl evaluate --plot")
             loaded = _model_first(load_model, model, str(data), "evaluate")
-            result = evaluation(loaded, data, dialect, strict=strict, warn=_warn)
+            result = evaluation(loaded, data, dialect, strict=strict, weighted=not unweighted, warn=_warn)
             save_png(evaluation_figure(loaded, result, model.name, data.name), plot_)
             scores = result.scores
             what = "confusion matrix" if loaded.task == "classification" else "predicted against actual values"

@@ -81,7 +81,7 @@ def scores_table(scores: dict[str, Any]) -> None:
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in scores.items():
-        table.add_row(key, str(value) if isinstance(value, int) else fmt(value))
+        table.add_row(key, str(value) if isinstance(value, int | str) else fmt(value))
     stdout.print(table)
     if per_class is not None:
         stdout.print(per_class_table(per_class))

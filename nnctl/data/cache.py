@@ -87,7 +87,7 @@ def load(cache_key: str, rng: np.random.Generator, warn: Callable[[str], None]) 
         if f"{prefix}.X" not in arrays:
             return None
         return InMemoryRows(arrays[f"{prefix}.X"], arrays[f"{prefix}.Y"], arrays[f"{prefix}.y"],
-                            arrays.get(f"{prefix}.w"))
+                            arrays.get(f"{prefix}.w"), arrays.get(f"{prefix}.r"))
 
     train = split("train")
     if train is None:
@@ -109,8 +109,7 @@ def store(cache_key: str, dataset: Dataset, train: InMemoryRows, validation: InM
     for prefix, part in (("train", train), ("validation", validation)):
         if part is not None:
             arrays.update({f"{prefix}.X": part.X, f"{prefix}.Y": part.Y, f"{prefix}.y": part.y})
-            if part.w is not None:
-                arrays[f"{prefix}.w"] = part.w
+            arrays.update({f"{prefix}.{name}": a for name, a in (("w", part.w), ("r", part.r)) if a is not None})
     meta: dict[str, Any] = {"warnings": warnings, "rng": rng.bit_generator.state, "loss": dataset.loss,
                             "preprocessor": dataset.preprocessor.to_dict(), "target": dataset.target.to_dict(),
                             "sources": dataset.sources.to_json()}

@@ -4,6 +4,7 @@ chunk by chunk (pass 2 replays pass 1's draws), and turn a chunk's target into c
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Hashable, Iterator
 from typing import Any
@@ -47,18 +48,26 @@ def key_label(key: Hashable, integral: bool) -> Any:
 
 class Splitter:
     """Holds out round(fraction * rows seen) rows per class (regression: of all rows) after every chunk; which
-    rows of a chunk is a uniform draw from `rng`. No draws when `fraction` is 0."""
+    rows of a chunk is a uniform draw from `rng`. No draws when `fraction` is 0.
 
-    def __init__(self, fraction: float, rng: np.random.Generator) -> None:
-        self.fraction, self.rng = fraction, rng
+    With `group` (data.group), whole groups instead: a group is held out when a keyed hash of its value is below
+    `fraction` (the key is drawn from `rng` once), so it is on the same side in every chunk and both passes, and
+    about `fraction` of the groups (not exactly of the rows) are held out."""
+
+    def __init__(self, fraction: float, rng: np.random.Generator, group: str | None = None) -> None:
+        self.fraction, self.rng, self.group = fraction, rng, group
         self.seen: dict[Hashable, int] = {}
         self.held: dict[Hashable, int] = {}
+        self.salt = rng.bytes(16) if group and fraction else b""
 
-    def held_out(self, m: int, codes: np.ndarray | None, keys: list[Hashable]) -> np.ndarray:
+    def held_out(self, frame: pd.DataFrame, codes: np.ndarray | None, keys: list[Hashable]) -> np.ndarray:
         """Mask (m,) of the chunk's rows that go to validation; `codes` (m,) index `keys` (classification)."""
+        m = len(frame)
         mask = np.zeros(m, bool)
         if not self.fraction or not m:
             return mask
+        if self.group:
+            return self._groups(frame[self.group])
         order = self.rng.permutation(m)
         if codes is None:
             groups: list[tuple[Hashable, np.ndarray]] = [(None, order)]
@@ -72,3 +81,30 @@ class Splitter:
             mask[members[: goal - self.held.get(key, 0)]] = True
             self.seen[key], self.held[key] = seen, goal
         return mask
+
+    def _groups(self, series: pd.Series) -> np.ndarray:
+        codes, uniques = pd.factorize(series.astype(str))  # text, as the in-memory split compares groups
+        held = np.array([int.from_bytes(hashlib.blake2b(str(u).encode(), digest_size=8, key=self.salt).digest(),
+                                        "little") / 2.0**64 < self.fraction for u in uniques], bool)
+        return held[codes] if len(held) else np.zeros(len(series), bool)
+
+
+class WeightedSpread:
+    """Total weight W, weighted mean and M2 = Σ w (x - mean)² of values arriving in chunks (Chan's parallel update
+    with weights, float64): R²'s weighted SS_tot over a streamed split."""
+
+    def __init__(self) -> None:
+        self.W = self.mean = self.m2 = 0.0
+
+    def add(self, x: np.ndarray, w: np.ndarray) -> None:
+        """One chunk's values x (m,) and weights w (m,)."""
+        W_b = float(w.sum())
+        if W_b <= 0:
+            return
+        mean_b = float(x @ w) / W_b
+        m2_b = float(((x - mean_b) ** 2) @ w)
+        W = self.W + W_b
+        delta = mean_b - self.mean
+        self.m2 += m2_b + delta * delta * self.W * W_b / W
+        self.mean += delta * W_b / W
+        self.W = W

@@ -159,10 +159,13 @@ def _load(config: Config, rng: np.random.Generator, warn: Warn,
     if weights is not None:
         sources.class_weight = weights_by_label(target, weights)
     if data.weight:  # times the class weights, scaled to average 1: a weight of 2 is the row twice
-        w = row_weights(config, train_frame, train_path) * (1.0 if w is None else w)
+        train.r = row_weights(data.weight, train_frame, train_path)
+        w = train.r * (1.0 if w is None else w)
         w *= len(w) / w.sum()
     if w is not None:
         train.w = w.astype(dtype)
     validation = encode(val_frame, sources.validation or train_path) if len(val_frame) else None
+    if validation is not None and data.weight and data.weight in val_frame.columns:  # weighs the metrics alone
+        validation.r = row_weights(data.weight, val_frame, sources.validation or train_path, "validation")
     sources.rows_train, sources.rows_validation = len(train_frame), len(val_frame)
     return Dataset(train, validation, preprocessor, target, loss, sources), train, validation

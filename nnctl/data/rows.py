@@ -6,7 +6,8 @@ file, written by `nnctl.data.spill`). The training loop asks either for an epoch
 
 A spill file holds one split's rows (training or validation) in blocks of `chunk_rows` rows; only the last
 block may be shorter. Block j starts at byte j * chunk_rows * Layout.row_bytes and holds, one after the other
-and each C-contiguous, X (r, n_inputs), Y (r, n_outputs), y (r,) and, with row weights, w (r,). They are read
+and each C-contiguous, X (m, n_inputs), Y (m, n_outputs), y (m,) and, with loss weights, w (m,) and, with
+data.weight, its values r (m,) (float64). They are read
 back with `readinto` into buffers allocated once — not memory-mapped, as mapped pages would count towards the
 process's resident memory. The operating system's page cache keeps recently read blocks without charging them
 to the process.
@@ -24,7 +25,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -33,18 +34,29 @@ from nnctl.engine.metrics import squared_deviations
 from nnctl.errors import OutputError
 from nnctl.model.model import Chunk
 
+class Parts(NamedTuple):
+    """A segment's rows but X: the loss's target Y (n, n_outputs), y (n,), and, when the run has them, the loss
+    weights w (n,) (data.weight times class weights, average 1) and data.weight's own values r (n,), which weigh
+    the metrics."""
+
+    Y: np.ndarray
+    y: np.ndarray
+    w: np.ndarray | None
+    r: np.ndarray | None
+
+
 # Part of an epoch's rows in batch order: X (n, n_inputs) — or, when the third item `gather` (n,) is given, the
-# rows X[gather[i]] — and [Y (n, n_outputs), y (n,), w (n,) if row weights] in batch order.
-Segment = tuple[Array, list[np.ndarray], np.ndarray | None]
+# rows X[gather[i]] — and the rest of each row in batch order.
+Segment = tuple[Array, Parts, np.ndarray | None]
 
 
 class Rows(Protocol):
-    """Preprocessed rows: X (n, n_inputs), the loss's target Y (n, n_outputs), y (n,) (class index or value) and,
-    for training rows with class weights, w (n,)."""
+    """Preprocessed rows: X (n, n_inputs), the loss's target Y (n, n_outputs), y (n,) (class index or value),
+    for training rows with class or row weights the loss weights w (n,), and with data.weight its values r (n,)."""
 
     @property
     def ss_total(self) -> float:
-        """Regression: the target values' sum of squared deviations (R²'s denominator)."""
+        """Regression: the target values' sum of squared deviations (R²'s denominator), weighted by r if any."""
         ...
 
     @property
@@ -60,7 +72,8 @@ class Rows(Protocol):
         ...
 
     def chunks(self) -> Iterator[Chunk]:
-        """Every row once, in order, as (X, Y, y) chunks; a chunk may be overwritten by the next."""
+        """Every row once, in order, as (X, Y, y, r) chunks (r None without data.weight); a chunk may be
+        overwritten by the next."""
         ...
 
     def close(self) -> None:
@@ -72,9 +85,11 @@ class InMemoryRows:
     """Rows held as arrays. An epoch shuffles them into copies allocated once: one contiguous shuffled copy, so that
     batches are cheap slices; wide rows are not copied but gathered batch by batch from the `gather` order."""
 
-    def __init__(self, X: Array, Y: Array, y: np.ndarray, w: Array | None = None) -> None:
+    def __init__(self, X: Array, Y: Array, y: np.ndarray, w: Array | None = None,
+                 r: np.ndarray | None = None) -> None:
         self.X, self.Y, self.y = X, Y, y
-        self.w = w  # per-row loss weights (class weights), training rows only
+        self.w = w  # per-row loss weights (class and row weights), training rows only
+        self.r = r  # data.weight's values (float64), which weigh the metrics
         self._copies: dict[str, np.ndarray] = {}
 
     def __len__(self) -> int:
@@ -82,7 +97,7 @@ class InMemoryRows:
 
     @property
     def ss_total(self) -> float:
-        return squared_deviations(self.y.astype(np.float64)) if len(self) else 0.0
+        return squared_deviations(self.y.astype(np.float64), self.r) if len(self) else 0.0
 
     @property
     def rows_in_memory(self) -> int:
@@ -95,19 +110,20 @@ class InMemoryRows:
 
     def segments(self, rng: np.random.Generator | None, batch: int, wide: bool) -> Iterator[Segment]:
         """The epoch as one segment: a shuffled copy of the rows (or of all but X, with the `gather` order)."""
-        named = [(name, a) for name, a in (("Y", self.Y), ("y", self.y), ("w", self.w)) if a is not None]
+        named = {"Y": self.Y, "y": self.y, "w": self.w, "r": self.r}
         if rng is None:
-            yield self.X, [a for _, a in named], None
+            yield self.X, Parts(**named), None
             return
         order = rng.permutation(len(self))
-        parts = [np.take(a, order, axis=0, out=self._copy(name, a)) for name, a in named]
+        parts = Parts(**{name: None if a is None else np.take(a, order, axis=0, out=self._copy(name, a))
+                         for name, a in named.items()})
         if wide:
             yield self.X, parts, order
         else:
             yield np.take(self.X, order, axis=0, out=self._copy("X", self.X)), parts, None
 
     def chunks(self) -> Iterator[Chunk]:
-        yield self.X, self.Y, self.y
+        yield self.X, self.Y, self.y, self.r
 
     def close(self) -> None:
         self._copies.clear()
@@ -116,7 +132,8 @@ class InMemoryRows:
 @dataclass(frozen=True)
 class Layout:
     """What one row holds: n_inputs features and n_outputs loss targets in `dtype`, y (int64 class index or
-    float64 target value) and, with `weights`, one loss weight in `dtype`."""
+    float64 target value), with `weights` one loss weight in `dtype`, and with `row_weights` data.weight's value
+    (float64)."""
 
     n_inputs: int
     n_outputs: int
@@ -124,21 +141,30 @@ class Layout:
     y_dtype: np.dtype[Any]
     weights: bool
     chunk_rows: int
+    row_weights: bool = False
 
     def parts(self, rows: int) -> list[tuple[np.dtype[Any], tuple[int, ...]]]:
-        """(dtype, shape) of X, Y, y (and w) for `rows` rows, in file order."""
+        """(dtype, shape) of X, Y, y (and w, r) for `rows` rows, in file order."""
         shapes: list[tuple[np.dtype[Any], tuple[int, ...]]] = [
             (self.dtype, (rows, self.n_inputs)), (self.dtype, (rows, self.n_outputs)), (self.y_dtype, (rows,))]
         if self.weights:
             shapes.append((self.dtype, (rows,)))
+        if self.row_weights:
+            shapes.append((np.dtype(np.float64), (rows,)))
         return shapes
+
+    def named(self, buffers: list[np.ndarray]) -> Parts:
+        """The Parts of [Y, y, w?, r?] in file order (the buffers but X)."""
+        Y, y, *rest = buffers
+        w = rest.pop(0) if self.weights else None
+        return Parts(Y, y, w, rest.pop(0) if self.row_weights else None)
 
     @property
     def row_bytes(self) -> int:
         return sum(dtype.itemsize * math.prod(shape) for dtype, shape in self.parts(1))
 
     def buffers(self, rows: int) -> list[np.ndarray]:
-        """Empty [X (rows, n_inputs), Y (rows, n_outputs), y (rows,), w (rows,)?]."""
+        """Empty [X (rows, n_inputs), Y (rows, n_outputs), y (rows,), w (rows,)?, r (rows,)?]."""
         return [np.empty(shape, dtype) for dtype, shape in self.parts(rows)]
 
 
@@ -200,13 +226,14 @@ class SpilledRows:
         return self._buffers[name]
 
     def chunks(self) -> Iterator[Chunk]:
-        """The rows as (X, Y, y) blocks in file order; each is overwritten by the next."""
+        """The rows as (X, Y, y, r) blocks in file order; each is overwritten by the next."""
         capacity = self.layout.chunk_rows
         raw = self._buffers.get("raw")
         into = raw[1] if raw is not None else self._buffer("chunk", lambda: self.layout.buffers(capacity))
         for block in range(self.blocks):
             rows = self._read(block, into, 0)
-            yield into[0][:rows], into[1][:rows], into[2][:rows]
+            r = into[-1][:rows] if self.layout.row_weights else None
+            yield into[0][:rows], into[1][:rows], into[2][:rows], r
 
     def segments(self, rng: np.random.Generator | None, batch: int, wide: bool) -> Iterator[Segment]:
         """One epoch's rows (see the module docstring): whole batches per segment, all the rest in the last."""
@@ -235,7 +262,7 @@ class SpilledRows:
             carry = n - full
             if rng is None:
                 if full:
-                    yield buffers[0][:full], [b[:full] for b in buffers[1:]], None
+                    yield buffers[0][:full], self.layout.named([b[:full] for b in buffers[1:]]), None
                 for b in buffers:
                     b[:carry] = b[full:n]
                 continue
@@ -247,9 +274,9 @@ class SpilledRows:
                     np.take(b[:n], permutation, axis=0, out=s[:n])
             if full:
                 if wide:
-                    yield buffers[0], [s[:full] for s in shuffled[1:]], permutation[:full]
+                    yield buffers[0], self.layout.named([s[:full] for s in shuffled[1:]]), permutation[:full]
                 else:
-                    yield shuffled[0][:full], [s[:full] for s in shuffled[1:]], None
+                    yield shuffled[0][:full], self.layout.named([s[:full] for s in shuffled[1:]]), None
             if carry:  # the unfinished batch moves to the front, to be shuffled again with the next fill
                 if wide:
                     np.take(buffers[0], permutation[full:n], axis=0, out=shuffled[0][:carry])

@@ -241,9 +241,9 @@ def class_weights(config: Config, target: TargetEncoder, counts: np.ndarray) -> 
     return weights
 
 
-def row_weights(config: Config, frame: pd.DataFrame, source: str) -> np.ndarray:
-    """`data.weight`'s values (n,) float64 for the rows of `frame`: finite numbers >= 0, not all zero."""
-    name = str(config.data.weight)
+def row_weights(name: str, frame: pd.DataFrame, source: str, split: str | None = "training") -> np.ndarray:
+    """The values (n,) float64 of the weight column `name` (data.weight) for the rows of `frame` (the `split`'s
+    rows): finite numbers >= 0, not all zero (a chunk of a streamed split, `split` None, may be all zero)."""
     series = frame[name]
     values, bad = to_numbers(series.to_numpy())
     if bad is None:
@@ -252,8 +252,9 @@ def row_weights(config: Config, frame: pd.DataFrame, source: str) -> np.ndarray:
     if bad is not None:
         raise DataError(f"{source}: column '{name}' (data.weight) line {series_line(series, bad)}: "
                         f"'{series.iloc[bad]}' is not a weight; weights are numbers >= 0, one in every row")
-    if not values.any():
-        raise DataError(f"{source}: column '{name}' (data.weight): every training row weighs 0; nothing to learn")
+    if split is not None and not values.any():
+        what = "nothing to learn" if split == "training" else "nothing to score"
+        raise DataError(f"{source}: column '{name}' (data.weight): every {split} row weighs 0; {what}")
     return values
 
 

@@ -27,7 +27,7 @@ from nnctl.data.chunks import Splitter, key_label, read_with_status, target_code
 from nnctl.data.fit import encode_target, transform
 from nnctl.data.reader import config_dialect, read_csv_chunks
 from nnctl.data.rows import Layout, SpilledRows
-from nnctl.data.rules import clean, report_dropped
+from nnctl.data.rules import clean, report_dropped, row_weights
 from nnctl.errors import DataError, OutputError
 from nnctl.model.preprocessing import Preprocessor, TargetEncoder
 
@@ -49,6 +49,7 @@ class SpillJob:
     weights: np.ndarray | None  # loss weight per class index
     warn: Callable[[str], None]
     status: Callable[[str], None]  # progress of the long passes, every few seconds
+    weight_scale: float = 1.0  # data.weight: scales row × class weights to average 1 over the training rows
 
     @property
     def bytes(self) -> int:
@@ -176,7 +177,7 @@ def _write(job: SpillJob, writers: list[SpillWriter]) -> None:
     data = job.config.data
     replay = np.random.default_rng()
     replay.bit_generator.state = job.start
-    splitter = Splitter(job.fraction, replay)
+    splitter = Splitter(job.fraction, replay, data.group)
     features = job.preprocessor.names
     stratified = job.target.task == "classification"
     dialect = config_dialect(job.config, job.train_path)
@@ -186,31 +187,38 @@ def _write(job: SpillJob, writers: list[SpillWriter]) -> None:
         if not len(frame):
             continue
         codes, keys = target_codes(frame[data.target]) if stratified else (None, [])
-        held = splitter.held_out(len(frame), codes, keys)
+        held = splitter.held_out(frame, codes, keys)
         train = frame[~held] if held.any() else frame
         if len(train):
-            writers[0].append(encode(job, train, writers[0].layout.weights, job.train_path))
+            writers[0].append(encode(job, train, writers[0].layout, job.train_path))
         if held.any():
-            writers[1].append(encode(job, frame[held], False, job.train_path))
+            writers[1].append(encode(job, frame[held], writers[1].layout, job.train_path))
 
 
-def encode(job: SpillJob, part: pd.DataFrame, weights: bool, source: str) -> list[np.ndarray]:
-    """[X (m, n_inputs), Y (m, n_outputs), y (m,), w (m,)?] of a chunk's usable rows."""
+def encode(job: SpillJob, part: pd.DataFrame, layout: Layout, source: str) -> list[np.ndarray]:
+    """[X (m, n_inputs), Y (m, n_outputs), y (m,), w (m,)?, r (m,)?] of a chunk's usable rows, as `layout` holds
+    them: w the loss weights (class weights times data.weight's values r, scaled by the job's weight_scale)."""
     dtype = np.dtype(job.config.training.dtype)
     X = transform(job.preprocessor, part, dtype, source)
     target = job.target
     series = part[target.name]
     if target.task == "regression":
         y, Y = encode_target(target, series, dtype, source)
-        return [X, Y, y]
-    # the chunk's distinct labels are looked up once, not every row's
-    codes, keys = target_codes(series)
-    integral = all(isinstance(c, int) for c in target.classes)
-    y = target.indices([key_label(key, integral) for key in keys], source)[codes]
-    parts = [X, target.loss_targets(y, dtype), y]
-    if weights:
-        assert job.weights is not None
-        parts.append(job.weights[y].astype(dtype))
+    else:
+        # the chunk's distinct labels are looked up once, not every row's
+        codes, keys = target_codes(series)
+        integral = all(isinstance(c, int) for c in target.classes)
+        y = target.indices([key_label(key, integral) for key in keys], source)[codes]
+        Y = target.loss_targets(y, dtype)
+    parts = [X, Y, y]
+    r = row_weights(str(job.config.data.weight), part, source, None) if layout.row_weights else None
+    if layout.weights:
+        w = np.ones(len(part)) if job.weights is None else job.weights[y]
+        if r is not None:
+            w = w * r * job.weight_scale
+        parts.append(w.astype(dtype))
+    if r is not None:
+        parts.append(r)
     return parts
 
 
@@ -226,7 +234,8 @@ def validation_rows(job: SpillJob, writer: SpillWriter | None) -> int:
         frame, dropped, gaps = clean(frame, data.target, features, data.missing, path)
         unlabelled, incomplete, usable = unlabelled + dropped, incomplete + gaps, usable + len(frame)
         if len(frame):
-            parts = encode(job, frame, False, path)
+            assert job.validation is not None
+            parts = encode(job, frame, job.validation.layout, path)
             if writer is not None:
                 writer.append(parts)
     report_dropped(job.warn, path, data.target, rows, unlabelled, incomplete, usable)

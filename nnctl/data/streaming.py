@@ -33,7 +33,7 @@ import pandas as pd
 
 from nnctl.config.schema import Config
 from nnctl.data import spill
-from nnctl.data.chunks import Splitter, key_label, read_with_status, target_codes
+from nnctl.data.chunks import Splitter, WeightedSpread, key_label, read_with_status, target_codes
 from nnctl.data.dataset import Dataset, Sources
 from nnctl.data.fit import fit_target, is_numeric, target_numbers, text_spec
 from nnctl.data.reader import config_dialect, line_of, read_header, require_columns
@@ -50,13 +50,14 @@ from nnctl.data.rules import (
     require_counts,
     require_labels,
     require_numeric_target,
+    row_weights,
     unseen_categories,
     warn_unseen,
     weights_by_label,
 )
 from nnctl.engine.losses import LOSSES
 from nnctl.engine.metrics import Moments
-from nnctl.errors import ConfigError
+from nnctl.errors import DataError
 from nnctl.model.preprocessing import FeatureSpec, Preprocessor, TargetEncoder, value_error
 from nnctl.model.state import StreamingInfo
 
@@ -129,12 +130,15 @@ class _Pass1:
         self.status = status
         data = config.data
         self.target = data.target
-        self.kinds: dict[str, set[str]] = {column: set() for column in [*features, data.target]}
+        # the group column too: a group read as numbers in one chunk and as text in another is read as text
+        self.kinds: dict[str, set[str]] = {column: set() for column in [*features, data.target, data.group] if column}
         self.moments = Moments(len(features))
         self.categories: dict[str, dict[str, int]] = {column: {} for column in features}  # text -> training rows
         self.class_counts: dict[Hashable, int] = {}
+        self.class_weights: dict[Hashable, float] = {}  # data.weight: the training rows' total weight per class
         self.target_moments = Moments(1)
-        self.splitter = Splitter(0.0 if data.validation else data.validation_split, rng)
+        self.spread = WeightedSpread()  # data.weight, regression: the total weight and weighted SS of the target
+        self.splitter = Splitter(0.0 if data.validation else data.validation_split, rng, data.group)
         self.loss: str | None = None
         self.rows = self.unlabelled = self.incomplete = self.rows_train = self.rows_validation = 0
         self.unseen: Unseen = {}
@@ -174,10 +178,18 @@ class _Pass1:
         if self.loss == "poisson":
             require_counts(self.config, series, self.path)
         codes, keys = target_codes(series) if self.task == "classification" else (None, [])
-        held = self.splitter.held_out(len(frame), codes, keys)
+        held = self.splitter.held_out(frame, codes, keys)
         self.rows_validation += int(held.sum())
         part = frame[~held] if held.any() else frame
         self.rows_train += len(part)
+        if self.config.data.weight:  # every row's weight is checked here, the held-out ones too
+            r = row_weights(self.config.data.weight, frame, self.path, None)[~held]
+            if codes is not None:
+                sums = np.bincount(codes[~held], weights=r, minlength=len(keys))
+                for key, total in zip(keys, sums.tolist(), strict=True):
+                    self.class_weights[key] = self.class_weights.get(key, 0.0) + total
+            else:
+                self.spread.add(target_numbers(part[self.target], self.path), r)
         if self.base is not None:
             unseen_categories(self.base.preprocessor, frame, self.unseen)
         if not len(part):
@@ -241,20 +253,30 @@ class _Pass1:
         return fit_target(labels, "classification", binary=LOSSES[self.loss].binary, target_scale="none",
                           source=self.path)
 
-    def counts_per_class(self, target: TargetEncoder) -> np.ndarray:
-        """The training rows' count per class index (n_classes,)."""
+    def per_class(self, target: TargetEncoder, totals: dict[Hashable, float] | dict[Hashable, int]) -> np.ndarray:
+        """Per class index (n_classes,): the training rows' `totals` (class_counts or class_weights) by class key."""
         integral = all(isinstance(c, int) for c in target.classes)
         lookup = {label: i for i, label in enumerate(target.classes)}
-        counts = np.zeros(len(target.classes), np.int64)
-        for key, count in self.class_counts.items():
-            if count:
+        out = np.zeros(len(target.classes))
+        for key, total in totals.items():
+            if self.class_counts.get(key):
                 label = key_label(key, integral)
                 if label not in lookup:
                     raise target.unknown_label(label, self.path)
-                counts[lookup[label]] += count
-        return counts
+                out[lookup[label]] += total
+        return out
 
-
+    def weight_scale(self, target: TargetEncoder, weights: np.ndarray | None) -> float:
+        """data.weight: what scales row × class weights to average 1 over the training rows (as in memory)."""
+        if target.task == "classification":
+            sums = self.per_class(target, self.class_weights)
+            total = float(sums.sum() if weights is None else sums @ weights)
+        else:
+            total = self.spread.W
+        if total <= 0:
+            raise DataError(f"{self.path}: column '{self.config.data.weight}' (data.weight): every training row "
+                            "weighs 0; nothing to learn")
+        return self.rows_train / total
 
 
 def load(config: Config, rng: np.random.Generator, warn: Warn, base: Model | None = None,
@@ -265,16 +287,14 @@ def load(config: Config, rng: np.random.Generator, warn: Warn, base: Model | Non
     started = time.perf_counter()
     status = status or (lambda message: None)
     data = config.data
-    for key in ("weight", "group"):  # row weights need a pass-2 column; groups, a split that sees whole groups
-        if getattr(data, key):
-            raise ConfigError(f"{config.at('data', key)}: data.{key} does not work with data.streaming yet; train "
-                              f"in memory, or drop data.{key}")
     path = str(config.resolve(data.train))
     features = checked_features(config, read_header(path, config_dialect(config, path)), path, base)
     validation_path = str(config.resolve(data.validation)) if data.validation else None
+    weighted_validation = bool(data.weight)  # data.weight weighs the validation metrics, when its rows have it
     if validation_path is not None:
-        require_columns(read_header(validation_path, config_dialect(config, validation_path)),
-                        [data.target, *features], validation_path, "validation")
+        header = read_header(validation_path, config_dialect(config, validation_path))
+        require_columns(header, [data.target, *features], validation_path, "validation")
+        weighted_validation = bool(data.weight) and data.weight in header.columns
     start = dict(rng.bit_generator.state)
     text: set[str] = set()
     while True:
@@ -293,25 +313,29 @@ def load(config: Config, rng: np.random.Generator, warn: Warn, base: Model | Non
         warn_unseen(warn, path, preprocessor, found.unseen)
     target = base.target if base is not None else found.target_encoder()
     sources = Sources(path, validation_path, None if validation_path else data.validation_split)
-    counts = found.counts_per_class(target) if target.task == "classification" else np.zeros(0)
+    counts = (found.per_class(target, found.class_counts).astype(np.int64) if target.task == "classification"
+              else np.zeros(0))
     weights = class_weights(config, target, counts)  # counting checks every label against a model's classes
     if weights is not None:
         sources.class_weight = weights_by_label(target, weights)
     dtype = np.dtype(config.training.dtype)
     layout = Layout(preprocessor.n_inputs, target.n_outputs, dtype,
-                    np.dtype(np.int64 if target.task == "classification" else np.float64), weights is not None,
-                    data.chunk_rows)
-    ss_total = float(found.target_moments.m2[0]) if target.task == "regression" else 0.0
+                    np.dtype(np.int64 if target.task == "classification" else np.float64),
+                    weights is not None or bool(data.weight), data.chunk_rows, bool(data.weight))
+    ss_total = 0.0
+    if target.task == "regression":
+        ss_total = found.spread.m2 if data.weight else float(found.target_moments.m2[0])
     train = SpilledRows(found.rows_train, layout, data.shuffle_buffer, ss_total)
     validation = None
     if validation_path is not None or found.rows_validation:
-        validation = SpilledRows(found.rows_validation, replace(layout, weights=False), data.shuffle_buffer)
+        validation = SpilledRows(found.rows_validation, replace(layout, weights=False, row_weights=weighted_validation),
+                                 data.shuffle_buffer)
     sources.rows_train, sources.rows_validation = found.rows_train, found.rows_validation
     sources.streaming = StreamingInfo(data.chunk_rows, data.shuffle_buffer, sorted(text),
                                       round(time.perf_counter() - started, 3))
     as_text = {spec.name for spec in preprocessor.features if spec.kind != "numeric"}  # categories and dates
     job = spill.SpillJob(train, validation, config, path, validation_path, dict.fromkeys(text | as_text, str),
                          0.0 if validation_path else data.validation_split, start, preprocessor, target, weights,
-                         warn, status)
+                         warn, status, found.weight_scale(target, weights) if data.weight else 1.0)
     assert found.loss is not None  # there are usable rows
     return StreamingDataset(train, validation, preprocessor, target, found.loss, sources, job)

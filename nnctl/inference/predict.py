@@ -133,17 +133,19 @@ class Evaluation:
 
 
 def evaluate(model: Model, source: str | Path, dialect: Settings | None = None, *, strict: bool = False,
-             warn: Callable[[str], None] | None = None) -> dict[str, Any]:
+             weighted: bool = True, warn: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Loss and metrics of `model` on a labelled CSV (rows without a target are skipped), read in the `dialect`
-    asked for, the rest detected; unseen categories as in `predict`."""
-    return evaluation(model, source, dialect, strict=strict, warn=warn).scores
+    asked for, the rest detected; unseen categories as in `predict`. When the model was trained with data.weight
+    and the CSV has that column, every score weighs the rows by it (`weighted=False`: each row weighs 1)."""
+    return evaluation(model, source, dialect, strict=strict, weighted=weighted, warn=warn).scores
 
 
 def evaluation(model: Model, source: str | Path, dialect: Settings | None = None, *, strict: bool = False,
-               warn: Callable[[str], None] | None = None) -> Evaluation:
+               weighted: bool = True, warn: Callable[[str], None] | None = None) -> Evaluation:
     """`evaluate`'s scores, plus each row's true and predicted class index or value."""
     from nnctl.data.fit import encode_target, transform
     from nnctl.data.reader import read_csv
+    from nnctl.data.rules import row_weights
 
     name = str(source)
     target = model.target.name
@@ -158,15 +160,20 @@ def evaluation(model: Model, source: str | Path, dialect: Settings | None = None
     for line in unseen.warnings(name, model.preprocessor):
         (warn or (lambda message: None))(line)
     y, Y = encode_target(model.target, frame[target], model.network.dtype, name)
+    weight = model.setting("data", "weight")
+    r = row_weights(weight, frame, name, "labelled") if weighted and weight in frame.columns else None
     A = model.output(X)  # one forward pass for the scores and the rows' predictions
     # a stored threshold decides the classes the metrics and the confusion matrix count: say which
     at = {"threshold": model.threshold} if model.threshold is not None else {}
-    scores: dict[str, Any] = {"rows": len(frame), **at, **model.scores(A, Y, y)}
+    by = {"weighted_by": weight} if r is not None else {}
+    scores: dict[str, Any] = {"rows": len(frame), **at, **by, **model.scores(A, Y, y, r)}
     if model.task != "classification":
         return Evaluation(scores, y, model.target.values(A))
     predicted = model.class_indices(A)
+    # the per-class table weighs rows as the metrics do; support stays a count of rows
+    precision, recall, f1, _ = class_scores(confusion_matrix(y, predicted, len(model.target.classes), r))
     C = confusion_matrix(y, predicted, len(model.target.classes))
-    precision, recall, f1, support = class_scores(C)
+    support = C.sum(axis=1)
     scores["per_class"] = {
         str(label): {"precision": float(precision[k]), "recall": float(recall[k]), "f1": float(f1[k]),
                      "support": int(support[k])}

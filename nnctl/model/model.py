@@ -29,8 +29,9 @@ from nnctl.files import replace_on_success
 from nnctl.model.preprocessing import Preprocessor, TargetEncoder
 from nnctl.model.state import Provenance, TrainingState
 
-# Rows of preprocessed data: X (m, n_inputs), the loss's target Y (m, n_outputs), y (m,) class indices or values.
-Chunk = tuple[Array, Array, np.ndarray]
+# Rows of preprocessed data: X (m, n_inputs), the loss's target Y (m, n_outputs), y (m,) class indices or values,
+# and r (m,) the rows' weights in the metrics (data.weight's values), or None: every row weighs 1.
+Chunk = tuple[Array, Array, np.ndarray, np.ndarray | None]
 
 FORMAT = "nnctl-model"
 FORMAT_VERSION = 2  # the newest this nnctl reads and writes
@@ -89,25 +90,28 @@ class Model:
 
     def score(self, chunks: Iterable[Chunk], every_row: bool = True) -> dict[str, float]:
         """Loss and metrics on rows in chunks (one chunk: the whole-data formulas); regression metrics on the
-        target's scale. Without `every_row`, the metrics that keep every row's output (`EVERY_ROW`: ROC AUC, PR AUC,
-        median AE) are left out, so memory does not grow with the rows."""
+        target's scale; weighted by the chunks' r, when they have it. Without `every_row`, the metrics that keep every
+        row's output (`EVERY_ROW`: ROC AUC, PR AUC, median AE) are left out, so memory does not grow with the rows."""
         scores = Scores(self.task, len(self.target.classes), every_row)
-        for X, Y, y in chunks:
-            self._add(scores, self.output(X), Y, y)
+        for X, Y, y, r in chunks:
+            self._add(scores, self.output(X), Y, y, r)
         return scores.result()
 
-    def scores(self, A: Array, Y: Array, y: np.ndarray) -> dict[str, float]:
-        """`score` of one chunk whose outputs A (n, n_outputs) are already computed."""
+    def scores(self, A: Array, Y: Array, y: np.ndarray, r: np.ndarray | None = None) -> dict[str, float]:
+        """`score` of one chunk whose outputs A (n, n_outputs) are already computed (rows weighted by r (n,))."""
         scores = Scores(self.task, len(self.target.classes))
-        self._add(scores, A, Y, y)
+        self._add(scores, A, Y, y, r)
         return scores.result()
 
-    def _add(self, scores: Scores, A: Array, Y: Array, y: np.ndarray) -> None:
-        value = self.loss_function.value(A, Y, np.empty_like(A))
+    def _add(self, scores: Scores, A: Array, Y: Array, y: np.ndarray, r: np.ndarray | None) -> None:
+        value = self.loss_function.value(A, Y, np.empty_like(A), None if r is None else r.astype(A.dtype))
+        if r is not None:  # Σ r·l / m, as the loss gives it, to the weighted mean Σ r·l / Σ r
+            total = float(r.sum())
+            value = value * len(r) / total if total > 0 else float("nan")
         if self.task == "classification":
-            scores.add(value, y, self.class_indices(A), self.target.probabilities(A))
+            scores.add(value, y, self.class_indices(A), self.target.probabilities(A), w=r)
         else:
-            scores.add(value, y, self.target.values(A))
+            scores.add(value, y, self.target.values(A), w=r)
 
     # --- files -------------------------------------------------------------------------------------
 

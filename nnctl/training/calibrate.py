@@ -47,17 +47,20 @@ def calibrate(config: Config, model: Model, dataset: Dataset) -> None:
     training = config.training
     if (training.calibrate is None and training.threshold is None) or dataset.validation is None:
         return
-    Zs, ys = [], []
-    for X, _, y in dataset.validation.chunks():
+    Zs, ys, rs = [], [], []
+    for X, _, y, r in dataset.validation.chunks():
         Zs.append(batched_output(model.network.logits, X))
         ys.append(np.array(y, np.int64))
+        if r is not None:
+            rs.append(np.array(r, np.float64))
     Z, y = np.concatenate(Zs), np.concatenate(ys)
+    w = np.concatenate(rs) if rs else None  # data.weight: the validation rows weigh as in its metrics
     if training.calibrate == "temperature":
-        model.temperature = fit_temperature(Z, y, model.target.binary)
+        model.temperature = fit_temperature(Z, y, model.target.binary, w)
     if training.threshold is not None:
         A = model.network.acts[-1].forward(Z / Z.dtype.type(model.temperature or 1.0))
         try:
-            model.threshold = best_threshold(model.target.probabilities(A)[:, 1], y, training.threshold)
+            model.threshold = best_threshold(model.target.probabilities(A)[:, 1], y, training.threshold, w)
         except ValueError as exc:
             raise DataError(f"{config.at('training', 'threshold')}: training.threshold: cannot choose a threshold: "
                             f"{exc}; use more validation rows (data.validation_split) or remove "

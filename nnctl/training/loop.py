@@ -138,8 +138,7 @@ class Loop:
         # In memory: one segment, a contiguous shuffled copy (batches are then cheap slices, not gathers), or the
         # gather order of wide rows; streamed: segments of whole batches, shuffled in the spill's own buffers.
         for X, parts, gather in self.train.segments(self.rng if self.shuffle else None, B, self.wide):
-            Y, y = parts[0], parts[1]
-            w = parts[2] if len(parts) > 2 else None
+            Y, y, w, r = parts
             for start in range(0, len(Y), B):
                 batches += 1
                 rows = slice(start, start + B)
@@ -150,6 +149,7 @@ class Loop:
                     assert self.x_buffer is not None
                     Xb = np.take(X, gather[rows], axis=0, out=self.x_buffer[: len(Yb)])
                 wb = None if w is None else w[rows]
+                rb = None if r is None else r[rows]
                 m = len(Xb)
                 A = network.forward_train(ws, Xb, rng)
                 scratch = ws.scratch[-1][:m]
@@ -163,7 +163,7 @@ class Loop:
                                         f"{batches}; lower optimizer.learning_rate (now "
                                         f"{self.optimizer.learning_rate:g}) or check the data's scale")
                 total += value * m
-                self.running.add(A, Yb, y[rows], scratch)
+                self.running.add(A, Yb, y[rows], scratch, rb)
                 network.backward(ws, Xb, Yb, loss, wb, dropout=self.dropout)
                 if self.clip_norm is not None:
                     clip_global_norm(network.grads, self.clip_norm)

@@ -10,7 +10,6 @@ import pytest
 from nnctl.config.load import config_from
 from nnctl.data.load import load_dataset
 from nnctl.data.memory import split_rows
-from nnctl.errors import ConfigError
 
 from conftest import DATASETS
 
@@ -39,7 +38,7 @@ def test_the_validation_split_keeps_groups_whole_and_the_group_is_no_feature(tmp
     assert len(dataset.validation) == 30 and len(dataset.train) == 120  # 30 groups of 5: six held out
 
 
-def test_cv_and_streaming_with_a_group(tmp_path):
+def test_cv_keeps_each_group_in_one_fold(tmp_path):
     from nnctl.sweep.cv import cross_validate
 
     frame = pd.read_csv(DATASETS / "iris.csv").assign(plant=lambda f: (f.index // 10).astype(str))
@@ -48,7 +47,33 @@ def test_cv_and_streaming_with_a_group(tmp_path):
     result = cross_validate(config, 3, predictions=True)
     out = result.predictions
     assert out is not None and all(out.fold[frame.plant == p].nunique() == 1 for p in frame.plant.unique())
-    streamed = config_from(_raw(tmp_path / "g.csv", group="plant", streaming=True), str(tmp_path / "c.yaml"),
-                           tmp_path)
-    with pytest.raises(ConfigError, match=r"data\.group does not work with data\.streaming yet"):
-        load_dataset(streamed, np.random.default_rng(0), lambda message: None)
+
+
+def _values(rows) -> np.ndarray:
+    return np.concatenate([X[:, 0].copy() for X, *_ in rows.chunks()]) if rows is not None else np.zeros(0)
+
+
+@pytest.mark.parametrize("text", [False, True])
+def test_streaming_holds_out_whole_groups_the_same_way_in_both_passes(tmp_path, text):
+    """2,000 rows in chunks of 150, groups of 10 rows scattered over the file: pass 2 writes the split pass 1
+    fitted on, and no group has rows on both sides. The group's value is the first input (no scaling), so the
+    spilled rows say which group each is."""
+    rng = np.random.default_rng(3)
+    plant = rng.permutation(np.repeat(np.arange(200), 10))
+    frame = pd.DataFrame({"plant_id": plant, "x": rng.normal(size=2000), "species": rng.choice(["a", "b"], 2000)})
+    frame["plant"] = [f"p{p}" for p in plant] if text else plant
+    frame.to_csv(tmp_path / "g.csv", index=False)
+    raw = _raw(tmp_path / "g.csv", group="plant", streaming=True, chunk_rows=150, shuffle_buffer=150,
+               scale="none", features=["plant_id", "x"], validation_split=0.25)
+    dataset = load_dataset(config_from(raw, str(tmp_path / "c.yaml"), tmp_path), np.random.default_rng(0),
+                           lambda message: None)
+    rows = len(dataset.train), len(dataset.validation)
+    dataset.open()
+    try:
+        train, held = _values(dataset.train), _values(dataset.validation)
+    finally:
+        dataset.close()
+    assert (len(train), len(held)) == rows and len(train) + len(held) == 2000
+    assert set(train.tolist()).isdisjoint(held.tolist())
+    assert 0.15 < len(held) / 2000 < 0.35  # about a quarter of the groups
+

@@ -12,7 +12,7 @@ def _rows() -> InMemoryRows:
 
 def test_an_epoch_shuffles_every_part_alike_and_reuses_its_copies():
     rows = _rows()
-    [(X, (Y, y, w), gather)] = list(rows.segments(np.random.default_rng(0), 4, wide=False))
+    [(X, (Y, y, w, _), gather)] = list(rows.segments(np.random.default_rng(0), 4, wide=False))
     assert gather is None and sorted(y.tolist()) == list(range(10)) and y.tolist() != list(range(10))
     np.testing.assert_array_equal(X[:, 0], 2 * y)  # X, Y, y and w stay together
     np.testing.assert_array_equal(Y[:, 0], 20 * y)
@@ -23,10 +23,10 @@ def test_an_epoch_shuffles_every_part_alike_and_reuses_its_copies():
 
 def test_wide_rows_are_not_copied_but_gathered_and_unshuffled_rows_come_in_order():
     rows = _rows()
-    [(X, (_, y, _), gather)] = list(rows.segments(np.random.default_rng(0), 4, wide=True))
+    [(X, (_, y, _, _), gather)] = list(rows.segments(np.random.default_rng(0), 4, wide=True))
     assert X is rows.X and gather is not None
     np.testing.assert_array_equal(y, gather)  # row i of the epoch is X[gather[i]]
-    [(X, (Y, y, _), gather)] = list(rows.segments(None, 4, wide=False))
+    [(X, (Y, y, _, _), gather)] = list(rows.segments(None, 4, wide=False))
     assert X is rows.X and Y is rows.Y and gather is None
     [(cx, cY, cy)] = list(rows.chunks())
     assert (cx, cY, cy) == (rows.X, rows.Y, rows.y) and len(rows) == rows.rows_in_memory == 10

@@ -188,7 +188,7 @@ def test_every_row_once_per_epoch_in_whole_batches(tmp_path, wide):
     epochs = []
     for _ in range(2):
         seen, sizes = [], []
-        for X, (Y, y), gather in spilled.segments(rng, 4, wide):
+        for X, (Y, y, _, _), gather in spilled.segments(rng, 4, wide):
             rows = X[gather] if gather is not None else X
             assert (gather is not None) == wide and len(rows) == len(y)
             np.testing.assert_array_equal(rows[:, 0], y)  # a row's X, Y and y stay together
@@ -202,7 +202,7 @@ def test_every_row_once_per_epoch_in_whole_batches(tmp_path, wide):
         assert order.tolist() != list(range(103))
         epochs.append(order)
     assert epochs[0].tolist() != epochs[1].tolist()  # reshuffled every epoch
-    in_order = np.concatenate([y.copy() for _, (_, y), _ in spilled.segments(None, 4, wide)])
+    in_order = np.concatenate([y.copy() for _, (_, y, _, _), _ in spilled.segments(None, 4, wide)])
     assert in_order.tolist() == list(range(103))  # training.shuffle: false reads the file in order
     chunks = list(spilled.chunks())
     assert [len(y) for _, _, y in chunks] == [7] * 14 + [5]

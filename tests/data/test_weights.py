@@ -13,7 +13,7 @@ from nnctl.config.load import config_from
 from nnctl.data.load import load_dataset
 from nnctl.engine.losses import LOSSES
 from nnctl.engine.network import Network
-from nnctl.errors import ConfigError, DataError
+from nnctl.errors import DataError
 from nnctl.training.run import train
 
 from conftest import DATASETS
@@ -110,7 +110,40 @@ def test_weight_errors_point_at_the_config(tmp_path):
     with pytest.raises(DataError, match=r"data\.features lists the weight column .sepal_length."):
         load_dataset(config_from(raw, str(tmp_path / "c.yaml"), tmp_path), np.random.default_rng(0),
                      lambda message: None)
-    raw = _config(DATASETS / "iris.csv", weight="sepal_length", streaming=True)
-    with pytest.raises(ConfigError, match=r"data\.weight does not work with data\.streaming yet"):
-        load_dataset(config_from(raw, str(tmp_path / "c.yaml"), tmp_path), np.random.default_rng(0),
-                     lambda message: None)
+
+
+def _spilled(dataset) -> dict[str, np.ndarray]:
+    """The loss weights w and row weights r of a streamed dataset's training rows, in file order."""
+    dataset.open()
+    try:
+        [(_, parts, _)] = list(dataset.train.segments(None, 10_000, False))
+        return {"w": parts.w.copy(), "r": parts.r.copy(), "y": parts.y.copy()}
+    finally:
+        dataset.close()
+
+
+@pytest.mark.parametrize("class_weight", [None, {"setosa": 2.0}])
+def test_streaming_weighs_the_rows_as_in_memory(tmp_path, class_weight):
+    """Streamed in chunks of 40 rows, the loss weights (row × class weights, average 1) and data.weight's values
+    equal the in-memory ones row for row."""
+    frame = pd.read_csv(DATASETS / "iris.csv").assign(w=lambda f: np.where(f.index % 3, 0.5, 4.0))
+    frame.to_csv(tmp_path / "w.csv", index=False)
+    extra = {} if class_weight is None else {"class_weight": class_weight}
+    memory = _dataset(_config(tmp_path / "w.csv", weight="w", **extra), tmp_path)
+    streamed = _spilled(_dataset(_config(tmp_path / "w.csv", weight="w", streaming=True, chunk_rows=40,
+                                         shuffle_buffer=40, **extra), tmp_path))
+    np.testing.assert_array_equal(streamed["y"], memory.train.y)
+    np.testing.assert_array_equal(streamed["r"], frame.w.to_numpy())
+    np.testing.assert_allclose(streamed["w"], memory.train.w, rtol=1e-12)
+    assert streamed["w"].mean() == pytest.approx(1.0)
+
+
+def test_streaming_checks_every_weight_and_that_some_row_weighs(tmp_path):
+    rows = ["a,b,species,w", *[f"{i},{i % 3},{'xy'[i % 2]},1" for i in range(30)], "3,4,x,-2"]
+    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+    raw = _config(tmp_path / "d.csv", weight="w", streaming=True, chunk_rows=10, shuffle_buffer=10)
+    with pytest.raises(DataError, match=r"column 'w' \(data.weight\) line 32: '-2' is not a weight"):
+        _dataset(raw, tmp_path)
+    (tmp_path / "d.csv").write_text("\n".join(row[:-1] + "0" if i else row for i, row in enumerate(rows[:-1])))
+    with pytest.raises(DataError, match=r"every training row weighs 0; nothing to learn"):
+        _dataset(raw, tmp_path)

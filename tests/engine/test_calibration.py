@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnctl.engine.calibration import THRESHOLD_CRITERIA, best_threshold, fit_temperature, log_loss
+from nnctl.engine.calibration import THRESHOLD_CRITERIA, best_threshold, fit_temperature, log_loss, threshold_scores
 
 
 def _softmax_rows(rng: np.random.Generator, n: int = 400, k: int = 4, scale: float = 1.0):
@@ -97,3 +97,27 @@ def test_one_class_or_no_inner_probability_is_an_error():
         best_threshold(np.array([0.2, 0.7]), np.array([1, 1]), "f1")
     with pytest.raises(ValueError, match="exactly 0 or 1"):
         best_threshold(np.array([0.0, 1.0]), np.array([0, 1]), "f1")
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_row_weights_count_as_copied_rows_in_the_temperature(rng, binary):
+    k = 1 if binary else 3
+    Z, y = rng.normal(size=(60, k)) * 4, rng.integers(0, 2 if binary else 3, 60)
+    w = rng.integers(0, 4, 60).astype(np.float64)  # 0 to 3 copies of each row
+    copies = np.repeat(np.arange(60), w.astype(int))
+    assert log_loss(Z, y, 1.7, binary, w) == pytest.approx(log_loss(Z[copies], y[copies], 1.7, binary), rel=1e-12)
+    assert fit_temperature(Z, y, binary, w) == pytest.approx(fit_temperature(Z[copies], y[copies], binary), rel=1e-9)
+    assert abs(fit_temperature(Z, y, binary, w) - fit_temperature(Z, y, binary)) > 1e-3  # the weights mattered
+
+
+@pytest.mark.parametrize("criterion", THRESHOLD_CRITERIA)
+def test_row_weights_count_as_copied_rows_in_the_threshold(rng, criterion):
+    p, y = rng.random(80), rng.integers(0, 2, 80)
+    w = rng.integers(0, 4, 80).astype(np.float64)
+    copies = np.repeat(np.arange(80), w.astype(int))
+    cuts, values = threshold_scores(p, y, criterion, w)
+    kept = w > 0  # a row of weight 0 is no row: its probability is no cut point of the copied rows
+    copied_cuts, copied_values = threshold_scores(p[copies], y[copies], criterion)
+    np.testing.assert_allclose(values[np.isin(cuts, copied_cuts)], copied_values, rtol=1e-12)
+    assert best_threshold(p, y, criterion, w) == best_threshold(p[copies], y[copies], criterion)
+    assert kept.sum() < 80

@@ -22,7 +22,7 @@ def _validation(config, model):
     try:
         dataset.open()
         assert dataset.validation is not None
-        (X, _, y), = list(dataset.validation.chunks())
+        (X, _, y, _), = list(dataset.validation.chunks())
         return model.network.logits(X), model.output(X), np.array(y)
     finally:
         dataset.close()
@@ -68,7 +68,7 @@ def test_temperature_changes_probabilities_not_classes(write_config):
                   "loss": loss, "training": {"epochs": 30, "calibrate": "temperature"}}
         model = train(load_config(write_config(config)), save=False).model
         assert model.temperature is not None and model.temperature != 1.0
-        X, _, _ = next(iter(_rows(write_config(config))))
+        X, _, _, _ = next(iter(_rows(write_config(config))))
         calibrated = model.output(X)
         model.temperature = None
         raw = model.output(X)

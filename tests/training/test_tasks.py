@@ -48,7 +48,7 @@ def test_huber_delta_reaches_the_model_file_and_its_scores(write_config, tmp_pat
     plain = train(load_config(write_config({**config, "loss": "huber"})), save=False).model
     assert plain.loss_options == {"delta": 1.0} and plain.config["loss"] == {"name": "huber", "delta": 1.0}
     data = load_dataset(load_config(write_config(config)), np.random.default_rng(0), lambda _: None)
-    X, Y, _ = next(data.train.chunks())
+    X, Y, _, _ = next(data.train.chunks())
     A = model.output(X)
     expected = build_loss("huber", delta=0.5).value(A, Y, np.empty_like(A))
     assert model.score(data.train.chunks())["loss"] == pytest.approx(expected)
