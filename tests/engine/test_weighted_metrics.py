@@ -301,3 +301,29 @@ def test_weighted_spread_merges_chunks_as_one(rng):
     assert spread.weight == pytest.approx(w.sum(), rel=1e-12)
     assert spread.mean == pytest.approx(np.average(values, weights=w), rel=1e-12)
     assert spread.m2 == pytest.approx(squared_deviations(values, w), rel=1e-10)
+
+
+def test_kept_weights_survive_a_reused_buffer(rng):
+    """A spill reads its blocks' weights into one buffer too: the weights kept for the every-row metrics are copies."""
+    y = rng.integers(0, 3, 60)
+    P = _softmax(rng.standard_normal((60, 3)))
+    t, v, w = rng.standard_normal(60), rng.standard_normal(60), _weights(rng, 60)
+    block_w = np.empty(30)
+    clf, reg = Scores("classification", 3), Scores("regression", 0)
+    for start in (0, 30):
+        rows = slice(start, start + 30)
+        block_w[:] = w[rows]
+        clf.add(0.5, y[rows], P[rows].argmax(1), P[rows], block_w)
+        reg.add(0.5, t[rows], v[rows], w=block_w)
+    assert clf.result()["roc_auc"] == pytest.approx(roc_auc(y, P, w), abs=1e-12)
+    assert clf.result()["pr_auc"] == pytest.approx(pr_auc(y, P, w), abs=1e-12)
+    assert reg.result()["median_ae"] == pytest.approx(sk.median_absolute_error(t, v, sample_weight=w), abs=TOL)
+
+
+def test_weighted_mcc_of_a_single_predicted_class_is_zero(rng):
+    """Summed float weights could leave the predictions' covariance a rounding error away from 0 (then MCC would
+    be noise): one predicted class gives 0 exactly, as unweighted and as scikit-learn."""
+    for _ in range(30):
+        y, w = rng.integers(0, 6, 40), rng.random(40) * 3
+        assert classification_metrics(confusion_matrix(y, np.zeros(40, int), 6, w))["mcc"] == 0.0
+        assert sk.matthews_corrcoef(y, np.zeros(40, int), sample_weight=w) == 0.0
