@@ -88,23 +88,3 @@ class Splitter:
                                         "little") / 2.0**64 < self.fraction for u in uniques], bool)
         return held[codes] if len(held) else np.zeros(len(series), bool)
 
-
-class WeightedSpread:
-    """Total weight W, weighted mean and M2 = Σ w (x - mean)² of values arriving in chunks (Chan's parallel update
-    with weights, float64): R²'s weighted SS_tot over a streamed split."""
-
-    def __init__(self) -> None:
-        self.W = self.mean = self.m2 = 0.0
-
-    def add(self, x: np.ndarray, w: np.ndarray) -> None:
-        """One chunk's values x (m,) and weights w (m,)."""
-        W_b = float(w.sum())
-        if W_b <= 0:
-            return
-        mean_b = float(x @ w) / W_b
-        m2_b = float(((x - mean_b) ** 2) @ w)
-        W = self.W + W_b
-        delta = mean_b - self.mean
-        self.m2 += m2_b + delta * delta * self.W * W_b / W
-        self.mean += delta * W_b / W
-        self.W = W

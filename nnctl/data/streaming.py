@@ -33,7 +33,7 @@ import pandas as pd
 
 from nnctl.config.schema import Config
 from nnctl.data import spill
-from nnctl.data.chunks import Splitter, WeightedSpread, key_label, read_with_status, target_codes
+from nnctl.data.chunks import Splitter, key_label, read_with_status, target_codes
 from nnctl.data.dataset import Dataset, Sources
 from nnctl.data.fit import fit_target, is_numeric, target_numbers, text_spec
 from nnctl.data.reader import config_dialect, line_of, read_header, require_columns
@@ -57,6 +57,7 @@ from nnctl.data.rules import (
 )
 from nnctl.engine.losses import LOSSES
 from nnctl.engine.metrics import Moments
+from nnctl.engine.weighted import WeightedSpread
 from nnctl.errors import DataError
 from nnctl.model.preprocessing import FeatureSpec, Preprocessor, TargetEncoder, value_error
 from nnctl.model.state import StreamingInfo
@@ -272,7 +273,7 @@ class _Pass1:
             sums = self.per_class(target, self.class_weights)
             total = float(sums.sum() if weights is None else sums @ weights)
         else:
-            total = self.spread.W
+            total = self.spread.weight
         if total <= 0:
             raise DataError(f"{self.path}: column '{self.config.data.weight}' (data.weight): every training row "
                             "weighs 0; nothing to learn")

@@ -8,4 +8,5 @@ floor (errors, registry).
     optimizers     SGD, Adam, AdamW, RMSprop: one in-place step over the flat buffers
     schedules      the learning rate per epoch
     metrics        confusion matrix, precision/recall/F1, MAE/RMSE/R², running and chunked scores
+    weighted       per-row sample weights for the metrics: weighted totals, spread and median
 """
