@@ -34,6 +34,7 @@ from nnctl.engine.metrics import squared_deviations
 from nnctl.errors import OutputError
 from nnctl.model.model import Chunk
 
+
 class Parts(NamedTuple):
     """A segment's rows but X: the loss's target Y (n, n_outputs), y (n,), and, when the run has them, the loss
     weights w (n,) (data.weight times class weights, average 1) and data.weight's own values r (n,), which weigh
@@ -110,13 +111,16 @@ class InMemoryRows:
 
     def segments(self, rng: np.random.Generator | None, batch: int, wide: bool) -> Iterator[Segment]:
         """The epoch as one segment: a shuffled copy of the rows (or of all but X, with the `gather` order)."""
-        named = {"Y": self.Y, "y": self.y, "w": self.w, "r": self.r}
         if rng is None:
-            yield self.X, Parts(**named), None
+            yield self.X, Parts(self.Y, self.y, self.w, self.r), None
             return
         order = rng.permutation(len(self))
-        parts = Parts(**{name: None if a is None else np.take(a, order, axis=0, out=self._copy(name, a))
-                         for name, a in named.items()})
+
+        def shuffled(name: str, a: np.ndarray) -> np.ndarray:
+            return np.take(a, order, axis=0, out=self._copy(name, a))
+
+        parts = Parts(shuffled("Y", self.Y), shuffled("y", self.y), None if self.w is None else shuffled("w", self.w),
+                      None if self.r is None else shuffled("r", self.r))
         if wide:
             yield self.X, parts, order
         else:

@@ -49,7 +49,7 @@ class SpillJob:
     weights: np.ndarray | None  # loss weight per class index
     warn: Callable[[str], None]
     status: Callable[[str], None]  # progress of the long passes, every few seconds
-    weight_scale: float = 1.0  # data.weight: scales row × class weights to average 1 over the training rows
+    weight_scale: float = 1.0  # data.weight: scales row times class weights to average 1 over the training rows
 
     @property
     def bytes(self) -> int:

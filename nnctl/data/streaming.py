@@ -268,7 +268,7 @@ class _Pass1:
         return out
 
     def weight_scale(self, target: TargetEncoder, weights: np.ndarray | None) -> float:
-        """data.weight: what scales row × class weights to average 1 over the training rows (as in memory)."""
+        """data.weight: what scales row times class weights to average 1 over the training rows (as in memory)."""
         if target.task == "classification":
             sums = self.per_class(target, self.class_weights)
             total = float(sums.sum() if weights is None else sums @ weights)

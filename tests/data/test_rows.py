@@ -28,5 +28,5 @@ def test_wide_rows_are_not_copied_but_gathered_and_unshuffled_rows_come_in_order
     np.testing.assert_array_equal(y, gather)  # row i of the epoch is X[gather[i]]
     [(X, (Y, y, _, _), gather)] = list(rows.segments(None, 4, wide=False))
     assert X is rows.X and Y is rows.Y and gather is None
-    [(cx, cY, cy)] = list(rows.chunks())
-    assert (cx, cY, cy) == (rows.X, rows.Y, rows.y) and len(rows) == rows.rows_in_memory == 10
+    [(cx, cY, cy, cr)] = list(rows.chunks())
+    assert (cx, cY, cy, cr) == (rows.X, rows.Y, rows.y, None) and len(rows) == rows.rows_in_memory == 10

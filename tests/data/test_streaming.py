@@ -205,7 +205,7 @@ def test_every_row_once_per_epoch_in_whole_batches(tmp_path, wide):
     in_order = np.concatenate([y.copy() for _, (_, y, _, _), _ in spilled.segments(None, 4, wide)])
     assert in_order.tolist() == list(range(103))  # training.shuffle: false reads the file in order
     chunks = list(spilled.chunks())
-    assert [len(y) for _, _, y in chunks] == [7] * 14 + [5]
+    assert [len(y) for _, _, y, _ in chunks] == [7] * 14 + [5]
     spilled.close()
 
 

@@ -124,7 +124,7 @@ def _spilled(dataset) -> dict[str, np.ndarray]:
 
 @pytest.mark.parametrize("class_weight", [None, {"setosa": 2.0}])
 def test_streaming_weighs_the_rows_as_in_memory(tmp_path, class_weight):
-    """Streamed in chunks of 40 rows, the loss weights (row × class weights, average 1) and data.weight's values
+    """Streamed in chunks of 40 rows, the loss weights (row times class weights, average 1) and data.weight's values
     equal the in-memory ones row for row."""
     frame = pd.read_csv(DATASETS / "iris.csv").assign(w=lambda f: np.where(f.index % 3, 0.5, 4.0))
     frame.to_csv(tmp_path / "w.csv", index=False)
