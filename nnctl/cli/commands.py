@@ -253,10 +253,10 @@ def evaluate(
     model: Annotated[Path, typer.Argument(help="Model file (.npz).", show_default=False)],
     data: Annotated[Path, typer.Argument(help="Labelled CSV (with the target column).", show_default=False)],
     json_: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-    plot_: Annotated[Path | None, typer.Option("--plot", metavar="PNG", help="Also draw the confusion matrix "
-                                               "(classification) or predicted against actual values "
-                                               "(regression) into this PNG (needs matplotlib, the 'plot' "
-                                               "extra).")] = None,
+    plot_: Annotated[Path | None, typer.Option("--plot", metavar="PNG", help="Also draw the confusion matrix and "
+                                               "the reliability diagram (classification) or predicted against "
+                                               "actual values (regression) into this PNG (needs matplotlib, "
+                                               "the 'plot' extra).")] = None,
     strict: Strict = False,
     unweighted: Annotated[bool, typer.Option("--unweighted", help="Weigh every row 1, even when the CSV has the "
                                              "model's data.weight column.")] = False,
@@ -288,7 +288,8 @@ def evaluate(
             result = evaluation(loaded, data, dialect, strict=strict, weighted=not unweighted, warn=_warn)
             save_png(evaluation_figure(loaded, result, model.name, data.name), plot_)
             scores = result.scores
-            what = "confusion matrix" if loaded.task == "classification" else "predicted against actual values"
+            what = ("confusion matrix and reliability diagram" if loaded.task == "classification"
+                    else "predicted against actual values")
             note = f"wrote {plot_} ({what})"
         if json_:
             typer.echo(json.dumps(scores))

@@ -1,5 +1,5 @@
 """Optional views of a model, each behind its extra. Imports inference, model and below.
 
     export   the network and its preprocessing as one ONNX graph (`onnx` extra)
-    plot     training curves, confusion matrix, predicted against actual (`plot` extra)
+    plot     training curves, confusion matrix, reliability diagram, predicted against actual (`plot` extra)
 """

@@ -10,8 +10,12 @@ back; `save_png` writes one atomically. Nothing here prints or exits.
   used: it starts far below zero and would flatten the rest of the curve). A classifier's early stopping
   monitor is drawn too when it is precision, recall or F1 (accuracy's 0-1 scale), and the best epoch early
   stopping recorded is marked on both panels.
+- `evaluation_figure`: what `evaluate --plot` draws: for a classifier the confusion matrix and the reliability
+  diagram side by side, for a regression model the predicted-vs-actual scatter.
 - `confusion_figure`: counts, true classes down, predicted across, every cell annotated.
 - `scatter_figure`: predicted against actual values, with the y = x line and R² in the title.
+- `reliability_figure`: per confidence bin (the 15 of ECE), the share of rows predicted right, and the rows
+  per bin.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ CURVES_SIZE = (11.0, 4.5)  # inches; times DPI = pixels (1100 x 450 px)
 CONFUSION_SIZE = (6.4, 5.6)  # 640 x 560 px
 SCATTER_SIZE = (6.0, 6.0)  # 600 x 600 px
 RELIABILITY_SIZE = (6.0, 6.4)  # 600 x 640 px
+CLASSIFICATION_SIZE = (12.4, 6.4)  # 1240 x 640 px: evaluate --plot of a classifier, confusion matrix + reliability
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 TRAIN_COLOR, VAL_COLOR, MONITOR_COLOR, BEST_COLOR = "tab:blue", "tab:orange", "tab:green", "0.35"
@@ -177,27 +182,46 @@ def _curves_title(model: Model, name: str, epochs: list[int]) -> str:
 
 def evaluation_figure(model: Model, evaluation: Evaluation, model_name: str, data_name: str, *,
                       feature: str = "drawing a plot") -> Figure:
-    """The confusion matrix (classification) or predicted-vs-actual scatter (regression) of an evaluation."""
+    """What `evaluate --plot` draws: for a classifier, the confusion matrix (left) and the reliability diagram
+    (right: share predicted right per bin, the rows per bin below); for a regression model, predicted against
+    actual values."""
     scores = evaluation.scores
     heading = _plain(f"{model_name} on {data_name}")
-    if model.task == "classification":
-        matrix = scores["confusion_matrix"]
-        return confusion_figure(matrix["labels"], matrix["counts"], _plain(model.target.name),
-                                f"{heading}\n{scores['rows']} rows, accuracy {scores['accuracy']:.4f}, "
-                                f"macro F1 {scores['f1']:.4f}", feature=feature)
-    return scatter_figure(evaluation.truth, evaluation.predicted, _plain(model.target.name),
-                          f"{heading}\n{scores['rows']} rows, R² {scores['r2']:.4f}, RMSE {scores['rmse']:.4g}, "
-                          f"MAE {scores['mae']:.4g}", feature=feature)
+    if model.task != "classification":
+        return scatter_figure(evaluation.truth, evaluation.predicted, _plain(model.target.name),
+                              f"{heading}\n{scores['rows']} rows, R² {scores['r2']:.4f}, RMSE {scores['rmse']:.4g}, "
+                              f"MAE {scores['mae']:.4g}", feature=feature)
+    matrix = scores["confusion_matrix"]
+    figure = _figure(CLASSIFICATION_SIZE, feature)
+    grid = figure.add_gridspec(2, 2, height_ratios=[3, 1], width_ratios=[1.1, 1])
+    matrix_ax = figure.add_subplot(grid[:, 0])
+    top = figure.add_subplot(grid[0, 1])
+    bottom = figure.add_subplot(grid[1, 1], sharex=top)
+    _confusion(figure, matrix_ax, matrix["labels"], matrix["counts"], _plain(model.target.name))
+    matrix_ax.set_title("confusion matrix", fontsize="medium")
+    _reliability(top, bottom, evaluation)
+    top.set_title("reliability diagram (the 15 bins of ECE)", fontsize="medium")
+    figure.suptitle(f"{heading}\n{scores['rows']} rows, accuracy {scores['accuracy']:.4f}, macro F1 "
+                    f"{scores['f1']:.4f}, log loss {scores['log_loss']:.4f}, ECE {scores['ece']:.4f}",
+                    fontsize="medium")
+    return figure
 
 
 def confusion_figure(labels: Sequence[Any], counts: Sequence[Sequence[int]] | np.ndarray, target: str, title: str,
                      *, feature: str = "drawing a plot") -> Figure:
     """Counts of rows per (true class, predicted class): true classes down, predicted across, each cell
     annotated with its count (the diagonal, the right answers, in bold)."""
+    figure = _figure(CONFUSION_SIZE, feature)
+    _confusion(figure, figure.add_subplot(), labels, counts, target)
+    figure.suptitle(title, fontsize="medium")
+    return figure
+
+
+def _confusion(figure: Figure, ax: Axes, labels: Sequence[Any], counts: Sequence[Sequence[int]] | np.ndarray,
+               target: str) -> None:
+    """`confusion_figure`'s matrix drawn on `ax`, with its colour bar beside it."""
     C = np.asarray(counts, dtype=np.int64)
     n = len(labels)
-    figure = _figure(CONFUSION_SIZE, feature)
-    ax = figure.add_subplot()
     high = max(int(C.max()) if C.size else 0, 1)
     image = ax.imshow(C, cmap="Blues", vmin=0, vmax=high)
     names = [_plain(_short(str(label))) for label in labels]
@@ -214,8 +238,6 @@ def confusion_figure(labels: Sequence[Any], counts: Sequence[Sequence[int]] | np
             ax.text(j, i, str(C[i, j]), ha="center", va="center", fontsize=size,
                     fontweight="bold" if i == j else "normal", color="white" if C[i, j] > 0.55 * high else "black")
     figure.colorbar(image, ax=ax, shrink=0.85, label="rows")
-    figure.suptitle(title, fontsize="medium")
-    return figure
 
 
 def _plain(text: str) -> str:
@@ -254,6 +276,16 @@ def reliability_figure(evaluation: Evaluation, title: str, *, feature: str = "dr
     """The reliability diagram of a classifier's evaluation: per confidence bin (the predicted class's
     probability, the 15 bins of ECE) the share of its rows predicted right against the bin's mean confidence,
     with the diagonal a calibrated model sits on, and below it how many rows each bin holds."""
+    figure = _figure(RELIABILITY_SIZE, feature)
+    top, bottom = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    _reliability(top, bottom, evaluation)
+    figure.suptitle(title, fontsize="medium")
+    return figure
+
+
+def _reliability(top: Axes, bottom: Axes, evaluation: Evaluation) -> None:
+    """`reliability_figure`'s panels drawn on `top` (share predicted right per bin) and `bottom` (rows per bin),
+    two axes that share their x-axis."""
     from nnctl.engine.probability_metrics import ProbabilitySums
 
     P = evaluation.probabilities
@@ -263,8 +295,6 @@ def reliability_figure(evaluation: Evaluation, title: str, *, feature: str = "dr
     filled = sums.count > 0
     accuracy = np.divide(sums.correct, sums.count, out=np.zeros_like(sums.correct), where=filled)
     confidence = np.divide(sums.confidence, sums.count, out=np.zeros_like(sums.confidence), where=filled)
-    figure = _figure(RELIABILITY_SIZE, feature)
-    top, bottom = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     width = edges[1] - edges[0]
     top.bar(edges[:-1][filled], accuracy[filled], width=width, align="edge", color=TRAIN_COLOR, alpha=0.75,
             edgecolor="white", label="share predicted right")
@@ -274,13 +304,12 @@ def reliability_figure(evaluation: Evaluation, title: str, *, feature: str = "dr
     top.set_xlim(0, 1)
     top.set_ylim(0, 1)
     top.set_ylabel("share predicted right")
+    top.tick_params(labelbottom=False)
     top.grid(True, alpha=0.3)
     top.legend(loc="upper left", fontsize="small")
     bottom.bar(edges[:-1], sums.count, width=width, align="edge", color="0.55", edgecolor="white")
     bottom.set_xlabel("confidence (the predicted class's probability)")
     bottom.set_ylabel("rows")
-    figure.suptitle(title, fontsize="medium")
-    return figure
 
 
 # --- files -----------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from nnctl.cli import app
 from nnctl.extras.plot import (
+    CLASSIFICATION_SIZE,
     CONFUSION_SIZE,
     CURVES_SIZE,
     DPI,
@@ -23,6 +24,7 @@ from nnctl.extras.plot import (
     confusion_figure,
     curves_figure,
     evaluation_figure,
+    reliability_figure,
 )
 from nnctl.inference.predict import evaluation
 from nnctl.model.model import load_model
@@ -140,29 +142,43 @@ def test_loss_axis_turns_logarithmic_beyond_two_decades(models: dict[str, Path])
 # --- nnctl evaluate --plot -------------------------------------------------------------------------------
 
 
-def test_evaluate_plot_draws_the_confusion_matrix(models: dict[str, Path], tmp_path: Path) -> None:
+def test_evaluate_plot_draws_the_confusion_matrix_and_the_reliability_diagram(models: dict[str, Path],
+                                                                               tmp_path: Path) -> None:
     path = tmp_path / "cm.png"
     code, out, err = cli("evaluate", str(models["iris"]), str(DATASETS / "iris.csv"), "--json", "--plot", str(path))
     assert code == 0, err
-    assert err.strip() == f"wrote {path} (confusion matrix)"
+    assert err.strip() == f"wrote {path} (confusion matrix and reliability diagram)"
     scores = json.loads(out)  # stdout is unchanged: the same JSON as without --plot
     assert scores == json.loads(cli("evaluate", str(models["iris"]), str(DATASETS / "iris.csv"), "--json")[1])
-    assert png_size(path) == pixels(CONFUSION_SIZE)
+    assert png_size(path) == pixels(CLASSIFICATION_SIZE)
 
     model = load_model(models["iris"])
-    figure = evaluation_figure(model, evaluation(model, DATASETS / "iris.csv"), "iris.npz", "iris.csv")
-    ax = figure.axes[0]
+    result = evaluation(model, DATASETS / "iris.csv")
+    figure = evaluation_figure(model, result, "iris.npz", "iris.csv")
+    # the confusion matrix, the reliability diagram's two panels, the matrix's colour bar
+    ax, top, bottom, colorbar = figure.axes
+    assert colorbar.get_ylabel() == "rows"
     counts = scores["confusion_matrix"]["counts"]
     assert np.asarray(ax.images[0].get_array()).tolist() == counts
     cells = {(round(t.get_position()[1]), round(t.get_position()[0])): int(t.get_text()) for t in ax.texts}
     assert cells == {(i, j): counts[i][j] for i in range(3) for j in range(3)}
     assert [t.get_text() for t in ax.get_xticklabels()] == ["setosa", "versicolor", "virginica"]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["setosa", "versicolor", "virginica"]
+    # the reliability panels hold the very bars `reliability_figure` draws for the same evaluation
+    alone_top, alone_bottom = reliability_figure(result, "iris").axes
+    for panel, alone in ((top, alone_top), (bottom, alone_bottom)):
+        assert [(p.get_x(), p.get_height()) for p in panel.patches] == [(p.get_x(), p.get_height())
+                                                                          for p in alone.patches]
+    assert sum(p.get_height() for p in bottom.patches) == scores["rows"]
+    assert top.get_ylabel() == "share predicted right"
+    assert f"ECE {scores['ece']:.4f}" in figure.get_suptitle()
 
 
 def test_confusion_cells_are_true_class_down_predicted_across() -> None:
     counts = [[5, 1, 0], [0, 7, 2], [3, 0, 9]]  # not symmetric: a transposed picture would show
-    ax = confusion_figure(["a", "b", "c"], counts, "y", "t").axes[0]
+    figure = confusion_figure(["a", "b", "c"], counts, "y", "t")
+    assert tuple(figure.get_size_inches()) == CONFUSION_SIZE
+    ax = figure.axes[0]
     cells = {(round(t.get_position()[1]), round(t.get_position()[0])): int(t.get_text()) for t in ax.texts}
     assert cells == {(i, j): counts[i][j] for i in range(3) for j in range(3)}
     assert ax.get_ylabel() == "true y" and ax.get_xlabel() == "predicted y"
