@@ -203,7 +203,9 @@ def cv(
     scheduler: Annotated[str | None, typer.Option("--scheduler", metavar="ADDRESS", help="Run the folds on the "
                                                   "Dask cluster at this address (the 'sweep' extra).")] = None,
     workers: Annotated[int | None, typer.Option("--workers", min=1, help="Run the folds on an embedded Dask "
-                                                "cluster of this many processes (the 'sweep' extra).")] = None,
+                                                "cluster of this many processes (the 'sweep' extra); 1: in this "
+                                                "process. Default: here, and the rest on a cluster of a process "
+                                                "per core when the first fold says they would take over 8 s.")] = None,
 ) -> None:
     """Cross-validate CONFIG: train it from scratch on each fold and score it on the held-out rows.
 

@@ -6,14 +6,20 @@ grouped when a group column is given); each fold's rows are written to a tempora
 (plain comma-separated UTF-8, whatever the original's dialect). A fold is an ordinary `train` run on its
 training rows — early stopping splits its validation rows off them, as `data.validation_split` says, so no
 choice is made on the scored rows — and `evaluate` on its held-out rows, reported under the names training
-gives validation metrics (`val_accuracy`, `val_loss`, ...). The folds run one after another, each with the
-config's seed; it lives beside the sweep because it scores with `nnctl.inference`, a sibling of training, and
-its folds are trials the sweep's Dask machinery can run. Out-of-fold predictions, one per labelled row in the
-input order, come from each fold's model on its held-out rows.
+gives validation metrics (`val_accuracy`, `val_loss`, ...). Each fold trains with the config's seed, a pure
+function of its rows, so where it runs changes no bit. It lives beside the sweep because it scores with
+`nnctl.inference`, a sibling of training, and its folds are trials the sweep's Dask machinery can run: on a
+scheduler, on an embedded cluster of `workers` processes, or — by default — here, until the first fold's time
+says the rest would take more than AUTO_PARALLEL_SECONDS; then, with the `sweep` extra installed and more than
+one core, the rest run on an embedded cluster (it costs about 4 s to start on 2 cores: small runs stay here).
+Out-of-fold predictions, one per labelled row in the input order, come from each fold's model on its held-out
+rows.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import statistics
 import tempfile
 import time
@@ -35,6 +41,8 @@ from nnctl.errors import ConfigError
 from nnctl.inference.predict import Evaluation, evaluation
 from nnctl.model.model import Model
 from nnctl.training.run import train
+
+AUTO_PARALLEL_SECONDS = 8.0  # the rest of the folds' expected time above which an embedded cluster pays for itself
 
 
 @dataclass
@@ -76,11 +84,12 @@ class CvResult:
 
 def cross_validate(config: Config, folds: int = 5, repeats: int = 1, group: str | None = None,
                    on_fold: Callable[[FoldScores, int], None] | None = None, predictions: bool = False,
-                   scheduler: str | None = None, workers: int | None = None) -> CvResult:
+                   scheduler: str | None = None, workers: int | None = None, parallel: bool = True) -> CvResult:
     """Train the config on each of `folds` x `repeats` folds of its training CSV's labelled rows and score each on
     its held-out rows. `group` names a column whose values never span training and validation. `on_fold(scores,
-    total)` hears of each finished fold. The folds run one after another here, or on Dask: on the scheduler at
-    `scheduler`, or on an embedded cluster of `workers` processes (the `sweep` extra)."""
+    total)` hears of each finished fold. The folds run on Dask at `scheduler`, or on an embedded cluster of
+    `workers` processes (the `sweep` extra; `workers=1`: here, one after another), or else here and, with
+    `parallel` and the first fold slow enough, the rest on an embedded cluster (see the module docstring)."""
     if folds < 2 or repeats < 1:
         raise ConfigError(f"{{folds}} must be at least 2 and {{repeats}} at least 1 (got {folds} and {repeats})",
                           arguments=("folds", "repeats"))
@@ -98,7 +107,10 @@ def cross_validate(config: Config, folds: int = 5, repeats: int = 1, group: str 
     plan = make_folds(len(frame), folds, repeats, np.random.default_rng(config.seed), classes, groups, path)
     jobs = [(config, frame.iloc[f.train].to_csv(index=False), frame.iloc[f.validation].to_csv(index=False),
              len(f.train), f.repeat, f.number, predictions and f.repeat == repeats) for f in plan]
-    done = _on_dask(jobs, scheduler, workers) if scheduler or workers else map(lambda job: run_fold(*job), jobs)
+    if scheduler or (workers or 1) > 1:
+        done = _on_dask(jobs, scheduler, workers)
+    else:
+        done = _here_then_cluster(jobs, parallel and workers is None)
     scores: list[FoldScores] = []
     out: pd.DataFrame | None = None
     for fold, (result, predicted) in zip(plan, done, strict=True):
@@ -137,6 +149,22 @@ def run_fold(config: Config, train_csv: str, held_csv: str, rows_train: int, rep
 def _chooses_by_validation(config: Config) -> bool:
     """Whether training decides anything from validation rows: early stopping, or a plateau schedule."""
     return config.training.early_stopping is not None or config.schedule.name == "plateau"
+
+
+def _here_then_cluster(jobs: list[tuple[Any, ...]], parallel: bool) -> Iterator[Any]:
+    """The folds' results in plan order: the first computed here; the rest here too, or, with `parallel`, Dask
+    installed, more than one core and the first fold's time times the rest above AUTO_PARALLEL_SECONDS, on an
+    embedded cluster of a process per core."""
+    started = time.perf_counter()
+    yield run_fold(*jobs[0])
+    rest = jobs[1:]
+    cores = os.cpu_count() or 1
+    expected = (time.perf_counter() - started) * len(rest)
+    if (parallel and rest and cores > 1 and expected > AUTO_PARALLEL_SECONDS
+            and importlib.util.find_spec("distributed") is not None):
+        yield from _on_dask(rest, None, min(cores, len(rest)))
+    else:
+        yield from (run_fold(*job) for job in rest)
 
 
 def _on_dask(jobs: list[tuple[Any, ...]], scheduler: str | None, workers: int | None) -> Iterator[Any]:

@@ -77,7 +77,7 @@ def run_trial(base: str | Mapping[str, Any], overrides: Sequence[str], base_dir:
     if cv is not None:
         from nnctl.sweep.cv import cross_validate
 
-        folds = cross_validate(config, cv)
+        folds = cross_validate(config, cv, parallel=False)  # a trial runs on a worker: no cluster inside it
         summary = {k: v for k, v in summary.items() if not k.startswith("val_")} | folds.mean
     return {"summary": summary, "seconds": time.perf_counter() - started, "model": model}
 

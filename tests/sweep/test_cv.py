@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from nnctl.config.load import load_config
+from nnctl.sweep import cv
 from nnctl.sweep.cv import cross_validate
 
 from conftest import CONFIGS, DATASETS, ROOT
@@ -73,11 +74,28 @@ def test_cli_table_json_predictions_and_bars(tmp_path):
     assert grouped.returncode == 2 and "no group column 'colour'" in grouped.stderr
 
 
-def test_folds_on_an_embedded_dask_cluster_give_the_sequential_results():
+def test_folds_on_an_embedded_dask_cluster_give_the_sequential_results(monkeypatch):
+    """`workers=1` runs every fold here; a first fold slower than the bound sends the rest to a cluster (the
+    default); both give the same bits as `workers=2`."""
     pytest.importorskip("distributed")
+    clusters: list[int | None] = []
+    on_dask = cv._on_dask
+
+    def recorded(jobs, scheduler, workers):
+        clusters.append(workers)
+        return on_dask(jobs, scheduler, workers)
+
+    monkeypatch.setattr(cv, "_on_dask", recorded)
     config = load_config(CONFIGS / "iris.yaml", ["training.epochs=15"])
-    here = cross_validate(config, 4, predictions=True)
+    here = cross_validate(config, 4, predictions=True, workers=1)
+    assert clusters == []
+    monkeypatch.setattr(cv, "AUTO_PARALLEL_SECONDS", 0.0)
+    monkeypatch.setattr(cv.os, "cpu_count", lambda: 2)
+    assert cross_validate(config, 4, parallel=False).folds and clusters == []  # a sweep trial's cv stays here
+    auto = cross_validate(config, 4, predictions=True)
+    assert clusters == [2]  # the three folds after the first, on a process per core
     there = cross_validate(config, 4, predictions=True, workers=2)
-    assert [f.metrics for f in there.folds] == [f.metrics for f in here.folds]  # same rows, seed: same bits
-    assert there.predictions is not None and here.predictions is not None
-    pd.testing.assert_frame_equal(there.predictions, here.predictions)
+    for other in (auto, there):
+        assert [f.metrics for f in other.folds] == [f.metrics for f in here.folds]  # same rows, seed: same bits
+        assert other.predictions is not None and here.predictions is not None
+        pd.testing.assert_frame_equal(other.predictions, here.predictions)
