@@ -8,5 +8,6 @@ floor (errors, registry).
     optimizers     SGD, Adam, AdamW, RMSprop: one in-place step over the flat buffers
     schedules      the learning rate per epoch
     metrics        confusion matrix, precision/recall/F1, MAE/RMSE/R², running and chunked scores
+    trace          one row through the network in float64: every Z, A, delta, dW and db (`nnctl explain`)
     weighted       per-row sample weights for the metrics: weighted totals, spread and median
 """
