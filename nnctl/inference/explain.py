@@ -103,10 +103,11 @@ def _output(model: Model, A: np.ndarray) -> dict[str, float]:
 
 
 def _prediction(model: Model, X: np.ndarray) -> Any:
-    """The prediction exactly as `predict` computes it: the model's dtype, temperature and threshold."""
+    """The prediction exactly as `predict` writes it: the model's dtype, temperature and threshold; a value with 6
+    significant digits (a float32 output holds about 7)."""
     A = model.output(X.astype(model.network.dtype))
     if model.task != "classification":
-        return float(model.target.values(A)[0])
+        return float(f"{float(model.target.values(A)[0]):.6g}")
     return model.target.classes[int(model.class_indices(A)[0])]
 
 
