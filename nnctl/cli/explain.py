@@ -143,8 +143,7 @@ def _layer(e: Explanation, model: Model, i: int, top: int) -> list[str]:
 
 def _output(e: Explanation, model: Model) -> list[str]:
     values = ", ".join(f"{k} {v:.4g}" for k, v in e.output.items())
-    what = "probabilities" if model.task == "classification" else "value"
-    out = [f"Output ({what}, as predict gives it): {values}"]
+    out = [f"Output (as predict): {values}"]
     rule = ""
     if model.threshold is not None:
         rule = f" (P({model.target.classes[1]}) >= threshold {model.threshold:.4g})"
@@ -157,15 +156,15 @@ def _backward(e: Explanation, model: Model) -> list[str]:
     if back is None:
         return [f"No target in this row: no loss and no gradients (needs column '{model.target.name}')."]
     loss, L = model.loss_function, len(e.activations)
-    act = e.activations[-1]
-    fused = loss.fused and act == loss.output_activation
-    route = (f"{act} + {e.loss}: fused, scale * (A - Y)" if fused
-             else f"dL/dA through {act}'s derivative")
+    act, last = e.activations[-1], e.trace.output.reshape(1, -1)
+    route = (f"= {loss.fused_scale(last):.4g} * (A - Y), {act} + {e.loss} fused"
+             if loss.fused and act == loss.output_activation else f"= dL/dA through {act}'s derivative")
     Y = ", ".join(f"{v:.4g}" for v in back.Y)
     out = ["§4 Losses, and the output delta (A - Y)/n",
            f"  target {model.target.name} = {e.target}: Y = [{Y}]; loss {e.loss} = {back.loss:.6g}",
-           f"  delta_{L - 1} = dL/dZ_{L - 1} ({route}): "
-           + ", ".join(_num(v) for v in back.delta[-1][:SHOWN]) + (" ..." if back.delta[-1].size > SHOWN else ""),
+           f"  delta_{L - 1} = dL/dZ_{L - 1} {route}:",
+           "    [" + ", ".join(_num(v) for v in back.delta[-1][:SHOWN])
+           + (", ...]" if back.delta[-1].size > SHOWN else "]"),
            "", "§5 Backpropagation: the chain rule, layer by layer",
            "  dW_i = A_i^T delta_i, db_i = delta_i, delta_(i-1) = (delta_i W_i^T) * f'(A_i)"]
     if e.trace.temperature is not None:
@@ -176,10 +175,10 @@ def _backward(e: Explanation, model: Model) -> list[str]:
         k, j = divmod(int(abs(dW).argmax()), dW.shape[1])
         src, dst = _input_names(e, model, i)[k], unit_names(model, i)[j]
         if i < L - 1:
-            out.append(f"  delta_{i} = (delta_{i + 1} W_{i + 1}^T) * {e.activations[i]}'(A_{i + 1}), "
-                       f"|delta_{i}| {abs(back.delta[i]).max():.4g} at most")
-        out.append(f"  Layer {i}: |dW_{i}| {_norm(dW):.4g}, |db_{i}| {_norm(db):.4g}; largest "
-                   f"dW_{i}[{src}, {dst}] {_num(dW[k, j])}")
+            out.append(f"  delta_{i} = (delta_{i + 1} W_{i + 1}^T) * {e.activations[i]}'(A_{i + 1}): "
+                       f"largest |entry| {abs(back.delta[i]).max():.4g}")
+        out.append(f"  Layer {i}: dW_{i} {dW.shape} norm {_norm(dW):.4g}, db_{i} ({db.size},) norm {_norm(db):.4g}")
+        out.append(f"    largest: dW_{i}[{src}, {dst}] = {_num(dW[k, j])}")
     return out
 
 

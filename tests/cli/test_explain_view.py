@@ -52,7 +52,7 @@ def test_the_text_view_fits_80_columns_and_names_the_sections_it_illustrates(mod
     assert "Row 51 of" in out and "(line 52)" in out
     assert "petal_length = 4.7: (4.7 - " in out  # the column, its value and its scaling
     assert "Prediction: " in out and "loss cross_entropy = " in out
-    assert re.search(r"Layer 0: \|dW_0\| [\d.]+, \|db_0\| [\d.]+; largest dW_0\[", out)
+    assert re.search(r"Layer 0: dW_0 \(4, 8\) norm [\d.]+, db_0 \(8,\) norm [\d.]+\n    largest: dW_0\[", out)
 
 
 def test_a_calibrated_model_shows_its_temperature_and_threshold(models):
