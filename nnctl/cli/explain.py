@@ -166,7 +166,8 @@ def _backward(e: Explanation, model: Model) -> list[str]:
            "    [" + ", ".join(_num(v) for v in back.delta[-1][:SHOWN])
            + (", ...]" if back.delta[-1].size > SHOWN else "]"),
            "", "§5 Backpropagation: the chain rule, layer by layer",
-           "  dW_i = A_i^T delta_i, db_i = delta_i, delta_(i-1) = (delta_i W_i^T) * f'(A_i)"]
+           "  dW_i = A_i^T delta_i, db_i = delta_i, delta_(i-1) = (delta_i W_i^T) * f'(A_i)",
+           "  §7 The gradient step moves each weight by -learning_rate * dW"]
     if e.trace.temperature is not None:
         out.append("  gradients of the training loss, without T (training is uncalibrated): what a training "
                    "step on this row would use")
