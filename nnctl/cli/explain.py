@@ -147,6 +147,9 @@ def _output(e: Explanation, model: Model) -> list[str]:
     rule = ""
     if model.threshold is not None:
         rule = f" (P({model.target.classes[1]}) >= threshold {model.threshold:.4g})"
+    target = model.target
+    if target.task != "classification" and (target.center != 0 or target.scale != 1):
+        out.append(f"  {target.name} = a * {target.scale:.4g} + {target.center:.4g} (a: the standardised target)")
     out.append(f"Prediction: {e.prediction}{rule}")
     return [*out, ""]
 
@@ -162,6 +165,8 @@ def _backward(e: Explanation, model: Model) -> list[str]:
     Y = ", ".join(f"{v:.4g}" for v in back.Y)
     out = ["§4 Losses, and the output delta (A - Y)/n",
            f"  target {model.target.name} = {e.target}: Y = [{Y}]; loss {e.loss} = {back.loss:.6g}",
+           *(["  (Y is the target standardised, as the loss sees it)"]
+             if model.task != "classification" and (model.target.center != 0 or model.target.scale != 1) else []),
            f"  delta_{L - 1} = dL/dZ_{L - 1} {route}:",
            "    [" + ", ".join(_num(v) for v in back.delta[-1][:SHOWN])
            + (", ...]" if back.delta[-1].size > SHOWN else "]"),

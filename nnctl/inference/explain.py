@@ -78,9 +78,10 @@ def explanation(model: Model, source: str | Path, row: int = 1, dialect: Setting
     target = model.target.name
     frame = read_csv(source, sniff(source, dialect or Settings(), model.preprocessor.names))
     if not 1 <= row <= len(frame):
-        raise InputError(f"{name}: {{row}} {row} is out of range: the file has {len(frame)} data row"
-                         f"{'s' if len(frame) != 1 else ''} (1 to {len(frame)}, 1 is the first under the header)",
-                         arguments=("row",))
+        n = len(frame)
+        rows = (f"{n} data row{'s' if n != 1 else ''} (1 to {n}, 1 is the first under the header)" if n
+                else "no data rows")
+        raise InputError(f"{name}: {{row}} {row} is out of range: the file has {rows}", arguments=("row",))
     frame = frame.iloc[[row - 1]]
     X = transform(model.preprocessor, frame, "float64", name, Unseen(strict))
     Y, label = None, None

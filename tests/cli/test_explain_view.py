@@ -27,6 +27,7 @@ def models(tmp_path_factory):
     train(load_config(CONFIGS / "iris.yaml", QUICK), output=folder / "iris.npz")
     train(load_config(CONFIGS / "breast_cancer.yaml", [*QUICK, "training.calibrate=temperature",
                                                        "training.threshold=f1"]), output=folder / "cancer.npz")
+    train(load_config(CONFIGS / "auto_mpg.yaml", QUICK), output=folder / "mpg.npz")
     return folder
 
 
@@ -116,3 +117,19 @@ def test_a_row_without_its_target_still_explains_the_forward_pass(models, tmp_pa
     assert "No target in this row: no loss and no gradients" in out and "§5" not in out
     data = json.loads(_run(str(models / "iris.npz"), str(path), "--json"))
     assert data["loss"] is None and data["gradients"] is None and len(data["layers"]) == 3
+
+
+def test_a_regression_row_shows_the_target_scaling_and_the_imputed_value(models):
+    out = _run(str(models / "mpg.npz"), str(DATASETS / "auto_mpg.csv"), "--row", "39")  # horsepower is missing
+    assert max(map(len, out.splitlines())) <= 80
+    assert "horsepower = (missing): missing -> mean " in out
+    assert "origin = USA: one-hot: origin=USA is 1, the other 2 are 0" in out
+    assert re.search(r"  mpg = a \* [\d.]+ \+ [\d.]+ \(a: the standardised target\)", out)
+    assert "loss mse = " in out and "(Y is the target standardised, as the loss sees it)" in out
+    assert "identity + mse fused" in out
+
+
+def test_a_file_without_rows_says_so(models, tmp_path):
+    (tmp_path / "empty.csv").write_text("sepal_length,sepal_width,petal_length,petal_width\n")
+    result = runner.invoke(app, ["explain", str(models / "iris.npz"), str(tmp_path / "empty.csv")])
+    assert result.exit_code == 2 and "--row 1 is out of range: the file has no data rows" in result.stderr
