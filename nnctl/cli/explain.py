@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from nnctl.cli.app import FLAGS, app, errors
-from nnctl.cli.commands import Decimal, Delimiter, Encoding, Strict, _model_first
+from nnctl.cli.commands import Decimal, Delimiter, Encoding, Strict, _model_first, _warn
 from nnctl.errors import InputError
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ def explain(
             raise InputError(f"{{top}} must be at least 1, not {top}", arguments=("top",))
         dialect = Settings.checked(delimiter, decimal, encoding)
         loaded = _model_first(load_model, model, str(data), "explain")
-        result = explanation(loaded, data, row, dialect, strict=strict)
+        result = explanation(loaded, data, row, dialect, strict=strict, warn=_warn)
         if json_:
             typer.echo(json.dumps(result.to_json()))
         else:

@@ -7,6 +7,7 @@ are evaluate's; the numbers come from `nnctl.engine.trace`, in float64.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,10 +68,11 @@ class Explanation:
 
 
 def explanation(model: Model, source: str | Path, row: int = 1, dialect: Settings | None = None, *,
-                strict: bool = False) -> Explanation:
+                strict: bool = False, warn: Callable[[str], None] | None = None) -> Explanation:
     """Explain data row `row` (1-based) of the CSV `source` through `model`; `row` out of range is an InputError
     naming it and the row count. A row whose target is missing (or a file without the target column) still has
-    its forward pass; the loss and gradients need the target."""
+    its forward pass; the loss and gradients need the target. A category the model never saw goes to `warn`, as in
+    `evaluate` (with `strict`, it is a DataError)."""
     from nnctl.data.fit import encode_target, transform
     from nnctl.data.reader import read_csv
 
@@ -83,7 +85,10 @@ def explanation(model: Model, source: str | Path, row: int = 1, dialect: Setting
                 else "no data rows")
         raise InputError(f"{name}: {{row}} {row} is out of range: the file has {rows}", arguments=("row",))
     frame = frame.iloc[[row - 1]]
-    X = transform(model.preprocessor, frame, "float64", name, Unseen(strict))
+    unseen = Unseen(strict)
+    X = transform(model.preprocessor, frame, "float64", name, unseen)
+    for line in unseen.warnings(name, model.preprocessor):
+        (warn or (lambda message: None))(line)
     Y, label = None, None
     if target in frame.columns and not is_missing(frame[target].iloc[0]):
         label = _plain(frame[target].iloc[0])

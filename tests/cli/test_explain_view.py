@@ -133,3 +133,15 @@ def test_a_file_without_rows_says_so(models, tmp_path):
     (tmp_path / "empty.csv").write_text("sepal_length,sepal_width,petal_length,petal_width\n")
     result = runner.invoke(app, ["explain", str(models / "iris.npz"), str(tmp_path / "empty.csv")])
     assert result.exit_code == 2 and "--row 1 is out of range: the file has no data rows" in result.stderr
+
+
+def test_an_unseen_category_is_a_warning_or_with_strict_an_error(models, tmp_path):
+    path = tmp_path / "cars.csv"
+    path.write_text("cylinders,displacement,horsepower,weight,acceleration,model_year,origin,mpg\n"
+                    "4,120,88,2500,15,1982,Mars,30\n")
+    result = runner.invoke(app, ["explain", str(models / "mpg.npz"), str(path)])
+    assert result.exit_code == 0
+    assert "'Mars' was never seen in training: all 3 one-hot inputs are 0" in result.stdout
+    assert "warning:" in result.stderr and "'Mars' 1" in result.stderr
+    strict = runner.invoke(app, ["explain", str(models / "mpg.npz"), str(path), "--strict"])
+    assert strict.exit_code == 2 and "category 'Mars' was not in the training data" in strict.stderr
