@@ -16,7 +16,7 @@ import numpy as np
 
 from nnctl.dialect import Settings, sniff
 from nnctl.engine.trace import Trace, trace
-from nnctl.errors import InputError
+from nnctl.errors import DataError, InputError
 from nnctl.model.model import Model
 from nnctl.model.preprocessing import FeatureSpec, Unseen, is_missing
 
@@ -96,7 +96,7 @@ def explanation(model: Model, source: str | Path, row: int = 1, dialect: Setting
         Y = Yrows[0]
     result = trace(model.network, X[0], model.loss_function, Y, model.temperature)
     return Explanation(name, row, row + 1, _columns(model, frame, X[0]), model.preprocessor.input_names, result,
-                       _output(model, result.output), _prediction(model, X), label, model.loss,
+                       _output(model, result.output), _prediction(model, source, row, X, dialect), label, model.loss,
                        list(model.network.activation_names))
 
 
@@ -108,11 +108,31 @@ def _output(model: Model, A: np.ndarray) -> dict[str, float]:
     return {str(label): float(p) for label, p in zip(target.classes, P, strict=True)}
 
 
-def _prediction(model: Model, X: np.ndarray) -> Any:
-    """The prediction exactly as `predict` writes it: the model's dtype, temperature and threshold; a value with 6
-    significant digits (a float32 output holds about 7)."""
+def _prediction(model: Model, source: str | Path, row: int, X: np.ndarray, dialect: Settings | None) -> Any:
+    """The prediction exactly as `predict` writes it for this row: predict's reader and chunks (float32 rounding
+    depends on how many rows are multiplied at once), with the model's temperature and threshold; a value with 6
+    significant digits. When predict's reader cannot read the row's chunk (a bad value in another row) or counts
+    its rows differently, the row alone."""
+    from nnctl.inference.predict import CHUNK_ROWS, predict_chunk
+    from nnctl.inference.reader import read_chunks
+
+    name, regression = str(source), model.task != "classification"
+    numeric = [spec.name for spec in model.preprocessor.features if spec.kind == "numeric"]
+    try:
+        with open(source, "rb") as stream:
+            seen = 0
+            for chunk in read_chunks(stream, name, model.preprocessor.names, chunk_rows=CHUNK_ROWS, numeric=numeric,
+                                     dialect=dialect):
+                if seen + chunk.n >= row:
+                    if chunk.lines[row - 1 - seen] != row + 1:  # the readers count rows differently (blank lines)
+                        break
+                    value = predict_chunk(model, chunk, name)[0][row - 1 - seen]
+                    return float(f"{value:.6g}") if regression else value
+                seen += chunk.n
+    except DataError:
+        pass
     A = model.output(X.astype(model.network.dtype))
-    if model.task != "classification":
+    if regression:
         return float(f"{float(model.target.values(A)[0]):.6g}")
     return model.target.classes[int(model.class_indices(A)[0])]
 
