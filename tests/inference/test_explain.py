@@ -48,7 +48,7 @@ def _predicted(model, path, rows: list[int]) -> tuple[list, np.ndarray]:
 def test_output_and_prediction_equal_predicts(models, name):
     _, made = models
     model, path = made[name], DATASETS / f"{name}.csv"
-    rows = [1, 2, 17, 60, 84, 140, 224, 255]
+    rows = [1, 2, 17, 60, 84, 140] + ([224, 255] if name != "iris" else [])
     labels, P = _predicted(model, path, rows)
     for k, row in enumerate(rows):
         e = explanation(model, path, row)
