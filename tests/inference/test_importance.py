@@ -143,3 +143,34 @@ def test_an_every_row_metric_refuses_a_file_of_several_chunks(trained: tuple[Mod
     assert math.isfinite(one.baseline) and one.columns[0].mean > 0
     with pytest.raises(InputError, match="median_ae needs every row's output at once"):
         importance(model, data, metric="median_ae", chunk_rows=100)
+
+
+def test_weights_temperature_and_threshold_score_as_evaluate_scores(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    frame = synthetic(240, rng)
+    frame["y"] = np.where(frame["y"] > 0, "high", "low")
+    frame["w"] = rng.integers(0, 4, len(frame))
+    frame.to_csv(tmp_path / "rows.csv", index=False)
+    config = {"seed": 0, "data": {"train": "rows.csv", "target": "y", "weight": "w", "validation_split": 0},
+              "model": {"layers": [{"units": 8, "activation": "tanh"}, {"activation": "softmax"}]},
+              "loss": "cross_entropy", "optimizer": {"name": "adam", "learning_rate": 0.01},
+              "training": {"epochs": 5, "batch_size": 32}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    model = train(load_config(tmp_path / "config.yaml"), save=False).model
+    model.temperature, model.threshold = 2.0, 0.3
+    result = importance(model, tmp_path / "rows.csv", metric="f1", repeats=1, seed=2)
+    assert result.weighted_by == "w"
+    assert result.baseline == pytest.approx(evaluate(model, tmp_path / "rows.csv")["f1"], abs=1e-9)
+    unweighted = importance(model, tmp_path / "rows.csv", metric="f1", repeats=1, seed=2, weighted=False)
+    assert unweighted.weighted_by is None and unweighted.baseline != result.baseline  # the weights count
+    model.threshold = None
+    assert importance(model, tmp_path / "rows.csv", metric="f1", repeats=1).baseline != result.baseline
+    model.threshold = 0.3
+    assert unweighted.baseline == pytest.approx(evaluate(model, tmp_path / "rows.csv", weighted=False)["f1"], abs=1e-9)
+    rng = np.random.default_rng(2)
+    permutations = {name: rng.permutation(len(frame)) for name in model.preprocessor.names}
+    shuffled = frame.copy()
+    shuffled["x1"] = frame["x1"].to_numpy()[permutations["x1"]]
+    shuffled.to_csv(tmp_path / "shuffled.csv", index=False)
+    x1 = next(c for c in result.columns if c.name == "x1")
+    assert x1.drops[0] == pytest.approx(result.baseline - evaluate(model, tmp_path / "shuffled.csv")["f1"], abs=1e-9)
