@@ -98,3 +98,15 @@ def test_data_without_the_target_is_exit_2(models: dict[str, Path], tmp_path: Pa
     features.write_text("sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,0.2\n")
     code, _, err = cli("importance", str(models["iris"]), str(features))
     assert code == 2 and "no target column 'species'" in err
+
+
+def test_unseen_categories_warn_once_per_column_or_fail_with_strict(models: dict[str, Path], tmp_path: Path) -> None:
+    lines = (DATASETS / "auto_mpg.csv").read_text().splitlines()
+    lines[1] = lines[1].replace(",USA,", ",Mars,")
+    data = tmp_path / "mars.csv"
+    data.write_text("\n".join(lines) + "\n")
+    code, out, err = cli("importance", str(models["auto_mpg"]), str(data), "--repeats", "1", "--json")
+    assert code == 0, err
+    assert err.count("warning:") == 1 and "'Mars' 1" in err and json.loads(out)["metric"] == "r2"
+    code, _, err = cli("importance", str(models["auto_mpg"]), str(data), "--strict")
+    assert code == 2 and "category 'Mars' was not in the training data" in err and "--strict" in err
