@@ -61,7 +61,8 @@ def importance(
         loaded = _model_first(load_model, model, str(data), "importance")
         started = time.perf_counter()
         result = run(loaded, data, metric=metric, repeats=repeats, seed=seed, dialect=dialect, strict=strict,
-                     weighted=not unweighted, warn=_warn)
+                     weighted=not unweighted, warn=_warn,
+                     progress=lambda done: stderr.print(f"importance: {done:,} rows done", markup=False))
         seconds = time.perf_counter() - started
         if plot_ is not None:
             from nnctl.extras.importance_plot import importance_figure

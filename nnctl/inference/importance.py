@@ -97,11 +97,13 @@ def choose_metric(model: Model, metric: str | None) -> str:
 
 def importance(model: Model, source: str | Path, *, metric: str | None = None, repeats: int = 5, seed: int = 0,
                dialect: Settings | None = None, strict: bool = False, weighted: bool = True,
-               chunk_rows: int = CHUNK_ROWS, warn: Callable[[str], None] | None = None) -> Importance:
+               chunk_rows: int = CHUNK_ROWS, warn: Callable[[str], None] | None = None,
+               progress: Callable[[int], None] | None = None) -> Importance:
     """Permutation importance of each raw column of `model` on the labelled CSV `source` (rows without a target are
     skipped), read as `evaluate` reads it: in the `dialect` asked for, unseen categories as all zeros (an error with
     `strict`), rows weighed by data.weight's column when the model has one and the CSV holds it (unless not
-    `weighted`), classes at the model's stored threshold, outputs with its temperature."""
+    `weighted`), classes at the model's stored threshold, outputs with its temperature. A file of several chunks
+    reports the rows done to `progress` after each chunk but the last."""
     metric = choose_metric(model, metric)
     if repeats < 1:
         raise InputError(f"{{repeats}} must be at least 1, not {repeats}", arguments=("repeats",))
@@ -149,6 +151,8 @@ def importance(model: Model, source: str | Path, *, metric: str | None = None, r
                     model.add_scores(tallies[k][j], A, Y, y, r)
                 buffer[:, block] = X[:, block]
         rows, chunks, frame = rows + len(X), chunks + 1, following
+        if progress is not None and frame is not None:
+            progress(rows)
     if not total_weight:
         raise DataError(f"{name}: column '{weight}' (data.weight): every labelled row weighs 0; nothing to score")
     for line in unseen.warnings(name, model.preprocessor):

@@ -103,7 +103,9 @@ def test_chunks_add_up_to_the_whole_file_and_the_seed_fixes_the_numbers(trained:
     assert whole.chunks == 1 and whole.rows == 300
     held = importance(model, data, metric="mae", repeats=2, seed=3, chunk_rows=300)
     assert held.to_json() == whole.to_json()
-    chunked = importance(model, data, metric="mae", repeats=2, seed=3, chunk_rows=64)
+    done: list[int] = []
+    chunked = importance(model, data, metric="mae", repeats=2, seed=3, chunk_rows=64, progress=done.append)
+    assert done == [64, 128, 192, 256]  # after each chunk but the last
     assert chunked.chunks == 5 and chunked.rows == 300
     assert chunked.baseline == pytest.approx(whole.baseline, rel=1e-9)  # the baseline does not depend on chunks
     assert {c.name for c in chunked.columns[:4]} == INFORMATIVE
