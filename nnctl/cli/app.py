@@ -66,7 +66,8 @@ app = _Typer(
 # The library's arguments that errors name (`NnctlError.arguments`), as the flags that set them.
 FLAGS = {"overrides": "--set", "require": "--fail-under", "output": "-o", "resume": "--resume", "init": "--init",
          "threshold": "--threshold", "scheduler": "--scheduler", "workers": "--workers", "delimiter": "--delimiter",
-         "decimal": "--decimal", "encoding": "--encoding", "strict": "--strict"}
+         "decimal": "--decimal", "encoding": "--encoding", "strict": "--strict",
+         "metric": "--metric", "repeats": "--repeats"}
 
 
 class Format(StrEnum):

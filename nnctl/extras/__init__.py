@@ -2,4 +2,5 @@
 
     export   the network and its preprocessing as one ONNX graph (`onnx` extra)
     plot     training curves, confusion matrix, reliability diagram, predicted against actual (`plot` extra)
+    importance_plot   `importance --plot`'s bar chart, drawn and written with plot's helpers (`plot` extra)
 """

@@ -103,6 +103,11 @@ class Model:
         self._add(scores, A, Y, y, r)
         return scores.result()
 
+    def add_scores(self, scores: Scores, A: Array, Y: Array, y: np.ndarray, r: np.ndarray | None = None) -> None:
+        """Add one chunk whose outputs A (n, n_outputs) are computed to `scores` (a `Scores` of this model's task and
+        classes), as `score` does: its loss, classes at the model's threshold, or values on the target's scale."""
+        self._add(scores, A, Y, y, r)
+
     def _add(self, scores: Scores, A: Array, Y: Array, y: np.ndarray, r: np.ndarray | None) -> None:
         value = self.loss_function.value(A, Y, np.empty_like(A), None if r is None else r.astype(A.dtype))
         if r is not None:  # Σ r·l / m, as the loss gives it, to the weighted mean Σ r·l / Σ r

@@ -146,6 +146,15 @@ class Preprocessor:
         """The raw columns the model reads, in order."""
         return [spec.name for spec in self.features]
 
+    def input_slices(self) -> dict[str, slice]:
+        """Each raw column's block of network inputs, in feature order: `X[:, slices[name]]` (n, width) is what that
+        column becomes (its scaled number, one-hot group or date parts, and its missing indicator)."""
+        slices, col = {}, 0
+        for spec in self.features:
+            slices[spec.name] = slice(col, col + spec.width)
+            col += spec.width
+        return slices
+
     @property
     def input_names(self) -> list[str]:
         """One name per network input: `weight`, `origin=USA`, ..."""
