@@ -68,6 +68,12 @@ class RangeTest:
         logs = np.log(np.asarray(self.rates))
         return int(np.argmin(np.abs(logs - math.log(self.suggested))))
 
+    @property
+    def ceiling(self) -> float:
+        """The highest smoothed loss of the first tenth of the steps, before any rate mattered: what a view of the
+        curve shows in full (the diverging end rises far above it and would flatten the dip that matters)."""
+        return max(self.smoothed[: max(1, len(self.smoothed) // 10)])
+
     def to_json(self) -> dict[str, Any]:
         """What `lr-find --json` prints."""
         return {"suggested": self.suggested, "rates": self.rates, "losses": self.losses, "smoothed": self.smoothed,
@@ -121,9 +127,9 @@ def suggest(rates: Array, smoothed: Array) -> tuple[float, str]:
         k = int(np.argmin(slopes))
         if slopes[k] < 0:
             at = max(0, int(centres[k]) - LAG)  # the raw losses' steepest stretch came LAG steps before the average's
-            return float(rates[at]), (f"steepest descent of the smoothed loss ({slopes[k]:.3g} per decade "
-                                              f"of rate), before its minimum at {rates[low]:.3g}")
-    return float(rates[low]) / 10, f"a tenth of the rate at the smoothed loss's minimum ({rates[low]:.3g})"
+            return float(rates[at]), (f"the smoothed loss falls fastest here ({-slopes[k]:.2g} per decade); "
+                                      f"its minimum is at {rates[low]:.2g}")
+    return float(rates[low]) / 10, f"a tenth of the rate at the smoothed loss's minimum ({rates[low]:.2g})"
 
 
 def lr_find(config: Config, *, steps: int = STEPS, start: float = START, end: float = END,
