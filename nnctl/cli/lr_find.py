@@ -95,6 +95,7 @@ def report(test: RangeTest, config: str, overrides: Sequence[str]) -> list[str]:
         " " * column + label,
         f"suggested learning rate: {suggested} (the config's: {test.learning_rate:g})",
         f"  {test.why}",
-        "train with: " + " ".join(command),
+        "train with:",
+        "  " + " ".join(command),  # on its own line, to copy whole; the only line a long path makes wider than 80
     ]
     return lines

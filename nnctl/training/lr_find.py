@@ -127,8 +127,8 @@ def suggest(rates: Array, smoothed: Array) -> tuple[float, str]:
         k = int(np.argmin(slopes))
         if slopes[k] < 0:
             at = max(0, int(centres[k]) - LAG)  # the raw losses' steepest stretch came LAG steps before the average's
-            return float(rates[at]), (f"the smoothed loss falls fastest here ({-slopes[k]:.2g} per decade); "
-                                      f"its minimum is at {rates[low]:.2g}")
+            return float(rates[at]), (f"steepest fall of the smoothed loss ({-slopes[k]:.2g} per decade); "
+                                      f"minimum at {rates[low]:.2g}")
     return float(rates[low]) / 10, f"a tenth of the rate at the smoothed loss's minimum ({rates[low]:.2g})"
 
 
@@ -189,14 +189,13 @@ def _steps(loop: Loop, rates: Array) -> tuple[list[float], str | None]:
             A = network.forward_train(ws, Xb, rng)
             value = loss.value(A, Yb, ws.scratch[-1][: len(Xb)], wb)
             if not math.isfinite(value):
-                return losses, f"the loss became {value} at rate {rate:.3g} (step {i + 1})"
+                return losses, f"the loss became {value} at rate {rate:.2g} (step {i + 1})"
             losses.append(value)
             average = BETA * average + (1 - BETA) * value
             smoothed = average / (1 - BETA ** (i + 1))
             best = min(best, smoothed)
             if smoothed > DIVERGED * best:
-                return losses, (f"the smoothed loss exceeded {DIVERGED:g} times its best at rate {rate:.3g} "
-                                f"(step {i + 1})")
+                return losses, f"the smoothed loss passed {DIVERGED:g}× its best at rate {rate:.2g} (step {i + 1})"
             network.backward(ws, Xb, Yb, loss, wb, dropout=loop.dropout)
             if loop.clip_norm is not None:
                 clip_global_norm(network.grads, loop.clip_norm)

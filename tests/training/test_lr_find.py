@@ -63,7 +63,7 @@ def test_the_suggestion_is_the_steepest_fall_before_the_minimum_or_a_tenth_of_it
     curve = 1.0 / (1.0 + np.exp(4 * (logs + 2.5))) + np.where(logs > -1, (logs + 1) ** 2, 0.0)  # steepest at 10^-2.5
     rate, why = suggest(rates, curve)
     assert rate == pytest.approx(rates[np.argmin(np.abs(logs + 2.5)) - LAG])
-    assert "fastest" in why
+    assert "steepest" in why
     rising = np.linspace(1.0, 2.0, 50)  # nothing falls: a tenth of the rate at the minimum (the first)
     rate, why = suggest(rate_range(1e-4, 1.0, 50), rising)
     assert rate == pytest.approx(1e-5) and "tenth" in why
@@ -74,7 +74,7 @@ def test_on_a_linear_problem_the_loss_falls_then_rises_and_the_suggestion_is_on_
     smoothed = np.asarray(test.smoothed)
     low = int(np.argmin(smoothed))
     assert smoothed[low] < 0.05 * smoothed[0]  # it learned
-    assert test.stopped is not None and "4 times" in test.stopped  # and then it blew up
+    assert test.stopped is not None and "4×" in test.stopped  # and then it blew up
     assert smoothed[-1] > 4 * smoothed[low]
     i = test.suggested_index
     assert 0 < i < low and test.suggested < test.rates[low]
