@@ -125,6 +125,6 @@ def test_the_run_starts_where_train_starts(write_config):
     ("auto_mpg", "r2", 0.83), ("doctor_visits", "r2", 0.10)])
 def test_training_with_the_suggestion_converges(name: str, metric: str, bar: float):
     test = lr_find(load_config(CONFIGS / f"{name}.yaml"))
-    result = train(load_config(CONFIGS / f"{name}.yaml", [f"optimizer.learning_rate={test.suggested!r}"]),
-                   save=False)
+    rate = f"{test.suggested:.2g}"  # as lr-find's `train` line gives it
+    result = train(load_config(CONFIGS / f"{name}.yaml", [f"optimizer.learning_rate={rate}"]), save=False)
     assert result.final["validation"][metric] >= bar
