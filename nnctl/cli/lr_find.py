@@ -75,7 +75,7 @@ def marker_column(index: int, points: int, width: int) -> int:
 def report(test: RangeTest, config: str, overrides: Sequence[str]) -> list[str]:
     """The text lr-find prints: what ran, the smoothed loss as a sparkline over the rates with the suggestion
     marked below it, the suggestion and why, and the `train` command that uses it."""
-    first, last = f"{test.rates[0]:.3g}", f"{test.rates[-1]:.3g}"
+    first, last = f"{test.rates[0]:.2g}", f"{test.rates[-1]:.2g}"
     ceiling = test.ceiling  # the diverging end is drawn as full blocks, not as the scale that flattens the dip
     spark = sparkline([min(v, ceiling) for v in test.smoothed], SPARK_WIDTH)
     column = len(first) + 1 + marker_column(test.suggested_index, len(test.smoothed), SPARK_WIDTH)

@@ -88,6 +88,7 @@ def rate_range(start: float, end: float, steps: int) -> Array:
 
 
 def check_range(start: float, end: float, steps: int) -> None:
+    """InputError unless 0 < start < end (both finite) and steps >= 5: before any data is read."""
     if not (math.isfinite(start) and start > 0):
         raise InputError(f"{{start}} {start:g}: the first rate must be a positive number, e.g. 1e-7",
                          arguments=("start",))
