@@ -42,8 +42,9 @@ def lr_figure(test: RangeTest, name: str, *, feature: str = "drawing a plot") ->
                    label=f"the config's {test.learning_rate:.3g}")
     ax.set_xscale("log")
     finite = [v for v in test.smoothed if math.isfinite(v)]
-    if finite:  # the batch losses of the last, diverging steps would squash the curve: the smoothed one sets the view
-        low, high = min(finite), min(max(finite), test.ceiling + 0.25 * (test.ceiling - min(finite)))
+    if finite:  # the diverging end would squash the curve: the top stops a little above the starting loss
+        low = min(min(finite), *(v for v in test.losses if math.isfinite(v)))  # every batch shown downwards
+        high = min(max(finite), test.ceiling + 0.25 * (test.ceiling - min(finite)))
         pad = 0.08 * (high - low or abs(high) or 1.0)
         ax.set_ylim(low - pad, high + pad)
     ax.set_xlabel("learning rate (log scale)")
