@@ -38,7 +38,7 @@ def lr_find(
     --start to --end, one batch per rate, and suggest the rate where the smoothed loss falls fastest.
 
     The config's optimizer, batch size, clip_norm and data are used as train uses them; its schedule and early
-    stopping are not. Nothing is saved (but the --plot PNG)."""
+    stopping are not. Nothing is saved (except the --plot PNG)."""
     from nnctl.config.load import load_config
     from nnctl.training.lr_find import check_range
     from nnctl.training.lr_find import lr_find as run
@@ -87,7 +87,8 @@ def report(test: RangeTest, config: str, overrides: Sequence[str]) -> list[str]:
     lines = [f"{test.optimizer}, {len(test.rates)} steps of {test.batch_size} rows, learning rate {first} to {last}"]
     if test.stopped is not None:
         lines.append(f"stopped early: {test.stopped}")
-    command = ["nnctl", "train", shlex.quote(config), *(f"--set {shlex.quote(item)}" for item in overrides),
+    kept = [item for item in overrides if not item.replace(" ", "").startswith("optimizer.learning_rate=")]
+    command = ["nnctl", "train", shlex.quote(config), *(f"--set {shlex.quote(item)}" for item in kept),
                f"--set optimizer.learning_rate={suggested}"]
     lines += [
         "smoothed training loss against learning rate (log scale):",

@@ -44,7 +44,7 @@ def test_json_is_the_same_every_time(iris_json):
 
 
 def test_the_text_is_a_sparkline_with_the_suggestion_marked_in_80_columns(iris_json):
-    code, out, _ = cli("lr-find", IRIS, "--set", "training.batch_size=16")
+    code, out, _ = cli("lr-find", IRIS, "--set", "training.batch_size=16", "--set", "optimizer.learning_rate=0.003")
     assert code == 0
     lines = out.splitlines()
     assert all(len(line) <= 80 for line in lines[:-1]), max(lines, key=len)  # the last: the command to copy
@@ -59,7 +59,7 @@ def test_the_text_is_a_sparkline_with_the_suggestion_marked_in_80_columns(iris_j
     index = min(range(len(iris_json["rates"])), key=lambda i: abs(iris_json["rates"][i] - iris_json["suggested"]))
     assert marker.index("▲") == len("1e-07 ") + marker_column(index, len(iris_json["rates"]), SPARK_WIDTH)
     assert f"suggested learning rate: {suggested} (the config's: 0.003)" in out
-    assert lines[-2:] == ["train with:", f"  nnctl train {IRIS} --set training.batch_size=16 "
+    assert lines[-2:] == ["train with:", f"  nnctl train {IRIS} --set training.batch_size=16 "  # the rate: once
                                          f"--set optimizer.learning_rate={suggested}"]
 
 
