@@ -83,7 +83,8 @@ def test_on_a_linear_problem_the_loss_falls_then_rises_and_the_suggestion_is_on_
 
 
 def test_each_step_uses_its_rate(write_config, linear_csv, monkeypatch):
-    """The optimizer really steps with r_i: plain SGD moves the parameters by exactly r_i times the gradient."""
+    """The optimizer really steps with r_i: plain SGD moves the parameters by exactly r_i times the gradient (the
+    config's schedule, a warmup here, plays no part)."""
     used: list[float] = []
     step = SGD.step
 
@@ -93,7 +94,8 @@ def test_each_step_uses_its_rate(write_config, linear_csv, monkeypatch):
         used.append(float(np.mean((before - self.params) / np.where(g == 0, np.nan, g))))
 
     monkeypatch.setattr(SGD, "step", spy)
-    config = load_config(linear_config(write_config, linear_csv), ["training.dtype=float64"])
+    config = load_config(linear_config(write_config, linear_csv),
+                         ["training.dtype=float64", "schedule.name=cosine", "schedule.warmup_epochs=3"])
     test = lr_find(config, steps=30, start=1e-4, end=1e-2)  # too low to diverge: every step is taken
     assert test.stopped is None and len(test.losses) == 30
     assert np.allclose(used, rate_range(1e-4, 1e-2, 30), rtol=1e-9)
