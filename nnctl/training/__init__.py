@@ -4,4 +4,5 @@
     loop     the epochs: batches, the divergence guard, clipping, early stopping, the state of a run
     setup    the layers, the checks, the loop, and `describe` (a run built but not trained)
     run      `train()`: train, resume or fine-tune, checkpoints, saving
+    lr_find  `lr_find()`: the learning-rate range test on a config's run, and the rate it suggests
 """
