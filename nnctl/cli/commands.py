@@ -266,9 +266,12 @@ def evaluate(
     decimal: Decimal = None,
     encoding: Encoding = None,
 ) -> None:
-    """Loss and metrics of a model on a labelled CSV: accuracy, precision, recall, F1, balanced accuracy, MCC,
-    log loss, ROC AUC, PR AUC, Brier, ECE and a per-class table, or MAE, RMSE, R², MAPE and median AE. A model
-    trained with data.weight weighs the rows by that column when the CSV has it (weighted_by names it).
+    """Loss and metrics of a model on a labelled CSV.
+
+    Accuracy, precision, recall, F1, balanced accuracy, MCC, log loss, ROC AUC, PR AUC, Brier, ECE and a
+    per-class table, or MAE, RMSE, R², MAPE and median AE.
+
+    A model trained with data.weight weighs the rows by that column when the CSV has it (weighted_by names it).
 
     With --plot, the PNG is written (replaced only when complete) before the scores are printed, so a
     plot that cannot be written prints no scores."""

@@ -44,10 +44,11 @@ def explain(
     decimal: Decimal = None,
     encoding: Encoding = None,
 ) -> None:
-    """One row's journey: its raw values, the network inputs they became, each layer's z = xW + b and
-    activation with the inputs that pushed each unit most, the output and the prediction (as predict gives
-    them); when the row has its target, the loss, the output delta and each layer's delta, dW and db for
-    that row's loss."""
+    """One row's journey through the network: its inputs, each layer, the output and backpropagation.
+
+    The row's raw values, the network inputs they became, each layer's z = xW + b and activation with the
+    inputs that pushed each unit most, the output and the prediction (as predict gives them); when the row has
+    its target, the loss, the output delta and each layer's delta, dW and db for that row's loss."""
     from nnctl.dialect import Settings
     from nnctl.inference.explain import explanation
     from nnctl.model.model import load_model

@@ -95,8 +95,10 @@ def plot(
                                                      "curves, draw the classifier's reliability diagram on this "
                                                      "labelled CSV.")] = None,
 ) -> None:
-    """Draw a model's training history as a PNG: loss per epoch, and accuracy (classification) or RMSE
-    (regression), training and validation, with the best epoch marked when early stopping recorded one.
+    """Draw a model's training history as a PNG.
+
+    Loss per epoch, and accuracy (classification) or RMSE (regression), training and validation, with the best
+    epoch marked when early stopping recorded one.
 
     Without -o, models/iris.npz is drawn to models/iris.curves.png. The PNG is replaced only when complete,
     and an existing file that is not a PNG is never overwritten. Needs matplotlib (the 'plot' extra)."""

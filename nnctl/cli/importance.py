@@ -42,8 +42,10 @@ def importance(
     decimal: Decimal = None,
     encoding: Encoding = None,
 ) -> None:
-    """Permutation importance of each raw column of a model on a labelled CSV: the drop in the metric when the
-    column's values are shuffled across rows, mean and sd over the repeats, most important first.
+    """Rank a model's raw columns by permutation importance on a labelled CSV.
+
+    The drop in the metric when the column's values are shuffled across rows, mean and sd over the repeats, most
+    important first.
 
     Positive means the model needs the column (for a metric where lower is better, such as loss or mae, the
     rise). A categorical column's one-hot group and a date's parts are shuffled as one. Files of more than

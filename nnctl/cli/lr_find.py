@@ -34,8 +34,10 @@ def lr_find(
     plot: Annotated[Path | None, typer.Option("--plot", metavar="PNG", help="Also draw loss against rate to "
                                               "this PNG (the 'plot' extra).")] = None,
 ) -> None:
-    """Find a learning rate: train from the config's initial weights while the rate rises exponentially from
-    --start to --end, one batch per rate, and suggest the rate where the smoothed loss falls fastest.
+    """Find a learning rate with the range test, and suggest one.
+
+    Train from the config's initial weights while the rate rises exponentially from --start to --end, one batch
+    per rate, and suggest the rate where the smoothed loss falls fastest.
 
     The config's optimizer, batch size, clip_norm and data are used as train uses them; its schedule and early
     stopping are not. Nothing is saved (except the --plot PNG)."""
