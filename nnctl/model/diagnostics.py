@@ -19,23 +19,27 @@ def _short(value: float | None) -> float | None:
 @dataclass
 class DataChecks:
     """The training rows' inputs after preprocessing: per network input its population standard deviation and
-    largest absolute value; and the raw features that hold one value on every training row, with that value."""
+    largest absolute value; and the raw features that hold one value on every training row, with that value; for a classifier, the share of the
+    most frequent class (the accuracy of always predicting it)."""
 
     inputs: list[str]
     std: list[float]
     max_abs: list[float]
     constant: dict[str, float] = field(default_factory=dict)  # feature -> its one value (NaN: a category)
+    majority: float | None = None  # classification: the share of the training rows in their most frequent class
 
     def to_json(self) -> dict[str, Any]:
         return {"inputs": self.inputs, "std": [_short(v) for v in self.std],
                 "max_abs": [_short(v) for v in self.max_abs],
-                "constant": {k: (None if v != v else _short(v)) for k, v in self.constant.items()}}
+                "constant": {k: (None if v != v else _short(v)) for k, v in self.constant.items()},
+                **({"majority": _short(self.majority)} if self.majority is not None else {})}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DataChecks:
         constant = {str(k): float("nan") if v is None else float(v) for k, v in data.get("constant", {}).items()}
         return cls([str(n) for n in data["inputs"]], [float(v) for v in data["std"]],
-                   [float(v) for v in data["max_abs"]], constant)
+                   [float(v) for v in data["max_abs"]], constant,
+                   None if data.get("majority") is None else float(data["majority"]))
 
 
 @dataclass

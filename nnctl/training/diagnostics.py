@@ -24,14 +24,18 @@ SAMPLES = 16  # batches recorded per epoch, at most
 SATURATED = 0.99  # tanh: |a| above this; sigmoid: a below 1 - this or above this (|a - 0.5| > this - 0.5)
 
 
-def data_checks(rows: Rows, preprocessor: Preprocessor) -> DataChecks:
-    """Per input (after preprocessing) the standard deviation and the largest |x| over the training rows, and the
-    raw features constant on them (one pass over the rows' chunks, in float64)."""
+def data_checks(rows: Rows, preprocessor: Preprocessor, n_classes: int) -> DataChecks:
+    """Per input (after preprocessing) the standard deviation and the largest |x| over the training rows, the
+    raw features constant on them and, with `n_classes` > 0, the most frequent class's share (one pass over the
+    rows' chunks, in float64)."""
     n = preprocessor.n_inputs
     total, squares = np.zeros(n), np.zeros(n)
     low, high = np.full(n, np.inf), np.full(n, -np.inf)
     count = 0
-    for X, _, _, _ in rows.chunks():
+    classes = np.zeros(n_classes)
+    for X, _, y, _ in rows.chunks():
+        if n_classes:
+            classes += np.bincount(y.astype(np.int64), minlength=n_classes)[:n_classes]
         X64 = X.astype(np.float64)
         total += X64.sum(axis=0)
         squares += np.square(X64).sum(axis=0)
@@ -53,7 +57,8 @@ def data_checks(rows: Rows, preprocessor: Preprocessor) -> DataChecks:
         start = stop
     finite = np.isfinite(max_abs)
     return DataChecks(preprocessor.input_names, [float(v) for v in std],
-                      [float(v) if f else 0.0 for v, f in zip(max_abs, finite, strict=True)], constant)
+                      [float(v) if f else 0.0 for v, f in zip(max_abs, finite, strict=True)], constant,
+                      float(classes.max() / count) if n_classes else None)
 
 
 class Recorder:

@@ -190,7 +190,8 @@ def _train(config: Config, dataset: Dataset, rng: np.random.Generator, base: Mod
     loop = build_loop(config, dataset, model, rng)
     dataset.open()
     if model.diagnostics is not None:
-        model.diagnostics.data = data_checks(dataset.train, dataset.preprocessor)
+        model.diagnostics.data = data_checks(dataset.train, dataset.preprocessor,
+                                                len(dataset.target.classes))
     model.provenance.streaming = dataset.sources.streaming
     if config.training.batch_size > len(dataset.train):
         callback.on_warning(f"{config.source}: training.batch_size {config.training.batch_size} is more than the "
