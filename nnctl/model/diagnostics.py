@@ -19,8 +19,8 @@ def _short(value: float | None) -> float | None:
 @dataclass
 class DataChecks:
     """The training rows' inputs after preprocessing: per network input its population standard deviation and
-    largest absolute value; and the raw features that hold one value on every training row, with that value; for a classifier, the share of the
-    most frequent class (the accuracy of always predicting it)."""
+    largest absolute value; the raw features that hold one value on every training row, with that value; and for
+    a classifier, the share of the most frequent class (the accuracy of always predicting it)."""
 
     inputs: list[str]
     std: list[float]
@@ -45,7 +45,7 @@ class DataChecks:
 @dataclass
 class EpochRecord:
     """One epoch, one entry per layer (0 = first hidden layer): `grad_norm`, the root mean square over the recorded
-    batches of ‖dW_i‖ (the batch-mean loss's gradient, before clipping); `update_ratio`, ‖W_i after − W_i before
+    batches of ‖dW_i‖ (the batch-mean loss's gradient, before clipping); `update_ratio`, ‖W_i after - W_i before
     the epoch‖ / ‖W_i before‖; `dead`, for a ReLU hidden layer, the share of its units never > 0 on the recorded
     rows; `saturated`, for a sigmoid or tanh hidden layer, the share of its units never out of saturation on those
     rows (sigmoid: every output < 0.01 or > 0.99; tanh: every |output| > 0.99). None where it does not apply."""

@@ -10,11 +10,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from statistics import median
 from typing import Any
 
+from nnctl.config.schema import Config
+from nnctl.errors import TrainingError
 from nnctl.model.diagnostics import EpochRecord
-from nnctl.model.model import Model
+from nnctl.model.model import Model, load_model
+from nnctl.training.events import Callback
 
 UNSCALED_STD = 100.0  # unscaled_inputs: an input's standard deviation above this after preprocessing ...
 UNSCALED_MAX = 1e3  # ... or its largest |x| above this
@@ -31,7 +35,7 @@ EXPLODING_NORM = 1e3  # ... or above this (healthy runs of the shipped configs s
 VANISHING = 1e-4  # vanishing_gradients: the first layer's gradient norm below this times the last layer's
 OVERFIT_RISE = 0.1  # overfitting: the kept epoch's val_loss this share above the lowest, while train_loss fell
 OVERFIT_AFTER = 3  # ... at least this many epochs after the lowest val_loss
-OVERFIT_OF_GAIN = 0.05  # ... and the rise more than this share of the fall from the first epoch's val_loss to the lowest
+OVERFIT_OF_GAIN = 0.05  # ... and the rise above this share of the fall from the first val_loss to the lowest
 UNDERFIT_ACCURACY = 0.02  # underfitting: train accuracy within this of the most frequent class's share ...
 UNDERFIT_R2 = 0.02  # ... or a regression's train R² below this
 MIN_EPOCHS = 3  # rules about trends need this many epochs
@@ -61,10 +65,39 @@ def diagnose(model: Model) -> list[Diagnosis]:
     return found
 
 
-def diverged(message: str, learning_rate: Any) -> Diagnosis:
-    """A run that stopped because its loss or weights blew up (`TrainingError`'s `message`)."""
-    return Diagnosis("learning_rate_too_high", f"training diverged ({message}); lower optimizer.learning_rate "
-                     f"(now {learning_rate:g}), e.g. tenfold", {"error": message, "learning_rate": learning_rate})
+@dataclass
+class Examination:
+    """What `nnctl doctor` found: the diagnoses, and whether the model recorded diagnostics (else only the rules
+    that read its history could run)."""
+
+    diagnoses: list[Diagnosis]
+    recorded: bool
+
+
+def examine_model(path: str | Path) -> Examination:
+    """The diagnoses of the model file at `path`, from what its run recorded."""
+    model = load_model(path)
+    return Examination(diagnose(model), model.diagnostics is not None)
+
+
+def examine_config(config: Config, callback: Callback | None = None) -> Examination:
+    """Train `config` (saving nothing, with diagnostics recorded whatever the config says) and diagnose the run; a
+    run that diverges is itself the diagnosis `learning_rate_too_high`."""
+    from nnctl.training.run import train
+
+    recorded = config.model_copy(update={"training": config.training.model_copy(update={"diagnostics": True})})
+    try:
+        result = train(recorded, save=False, callback=callback)
+    except TrainingError as exc:
+        if not str(exc).startswith("training diverged"):
+            raise
+        return Examination([diverged(str(exc).removeprefix("training diverged: "))], True)
+    return Examination(diagnose(result.model), True)
+
+
+def diverged(message: str) -> Diagnosis:
+    """A run that stopped because its loss or weights blew up (`TrainingError`'s message, which names the rate)."""
+    return Diagnosis("learning_rate_too_high", f"training diverged: {message}", {"error": message})
 
 
 def _g(value: float) -> str:
@@ -76,7 +109,10 @@ def _epochs(model: Model) -> list[EpochRecord]:
 
 
 def _rate(model: Model) -> float:
+    """The configured learning rate, else (the optimizer's default) the first epoch's."""
     rate = model.setting("optimizer", "learning_rate")
+    if not isinstance(rate, int | float) and model.history:
+        rate = model.history[0].get("learning_rate")
     return float(rate) if isinstance(rate, int | float) else math.nan
 
 
