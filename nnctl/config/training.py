@@ -40,4 +40,4 @@ class TrainingConfig(Section):
     diagnostics: bool = Field(
         True, description="record what `nnctl doctor` reads: the inputs' scales and constant features, and per epoch "
         "and layer the gradient norm, the update/weight ratio and the share of dead (ReLU) or saturated (sigmoid, "
-        "tanh) units, from up to 16 batches an epoch; stored in the model file")
+        "tanh) units, from up to 4 batches an epoch; stored in the model file")

@@ -5,7 +5,7 @@ The hot loop pays for it on at most `SAMPLES` batches an epoch (every k-th batch
 first batch included): one `vdot` per layer for the gradient norm, and two reductions per watched hidden layer
 for its units' activity, into buffers allocated once. The update/weight ratio costs one copy of the parameters
 per epoch, into a buffer allocated once. So a unit counted dead was never > 0 on the sampled batches' rows: on an
-epoch of at most 16 batches, that is every row.
+epoch of at most 4 batches, that is every row; on a longer one, at least a quarter of them.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from nnctl.engine.network import Network, Workspace
 from nnctl.model.diagnostics import DataChecks, EpochRecord
 from nnctl.model.preprocessing import Preprocessor
 
-SAMPLES = 16  # batches recorded per epoch, at most
+SAMPLES = 4  # batches recorded per epoch, at most
 SATURATED = 0.99  # tanh: |a| above this; sigmoid: a below 1 - this or above this (|a - 0.5| > this - 0.5)
 
 
@@ -68,28 +68,27 @@ class Recorder:
         """`batches`: how many batches an epoch has."""
         self.network = network
         self.every = max(1, math.ceil(batches / SAMPLES))
-        self.squares = np.zeros(network.n_layers)
+        self.squares = [0.0] * network.n_layers  # Σ ‖dW_i‖² over the recorded batches
         self.recorded = 0
         # the flat dW_i inside `grads` (weights come first, layer by layer): a vdot of one contiguous slice each
         self.flat_dW, offset = [], 0
         for W in network.W:
             self.flat_dW.append(network.grads[offset: offset + W.size])
             offset += W.size
+        self.offsets = np.cumsum([0] + [W.size for W in network.W[:-1]])  # where each W_i starts in `params`
         self.before = network.params.copy()  # the parameters when the epoch started
         self.difference = np.empty_like(network.params)
-        # hidden layers whose activity is watched: their index, kind, per-unit extreme so far and one batch's
-        self.watched: list[tuple[int, str, Array, Array]] = []
+        # hidden layers whose activity is watched: their index, kind, and per recorded batch a row of each unit's
+        # extreme output (ReLU: the largest; sigmoid, tanh: the smallest distance from the middle of the range)
+        self.watched: list[tuple[int, str, Array]] = []
         for i, name in enumerate(network.activation_names[:-1]):
             if name in ("relu", "sigmoid", "tanh"):
-                units = network.sizes[i + 1]
-                self.watched.append((i, name, np.empty(units, network.dtype), np.empty(units, network.dtype)))
+                self.watched.append((i, name, np.empty((SAMPLES, network.sizes[i + 1]), network.dtype)))
 
     def start_epoch(self) -> None:
         np.copyto(self.before, self.network.params)
-        self.squares[:] = 0.0
+        self.squares = [0.0] * len(self.squares)
         self.recorded = 0
-        for _, kind, extreme, _ in self.watched:
-            extreme.fill(-np.inf if kind == "relu" else np.inf)
 
     def wants(self, batch: int) -> bool:
         """Whether batch number `batch` (counted from 0 in the epoch) is recorded."""
@@ -97,16 +96,19 @@ class Recorder:
 
     def batch(self, ws: Workspace, m: int) -> None:
         """Record the batch of `m` rows whose forward and backward pass just ran in `ws` (gradients not clipped)."""
+        k = self.recorded
+        if k >= SAMPLES:  # never, while an epoch has the batches the constructor was told
+            return
         self.recorded += 1
+        squares = self.squares
         for i, dW in enumerate(self.flat_dW):
-            self.squares[i] += float(np.vdot(dW, dW))
+            squares[i] += float(np.vdot(dW, dW))
         if not self.watched:
             return
         A, _, scratch, _, _ = ws.rows(m)  # A[i + 1]: layer i's output; scratch is free after backward
-        for i, kind, extreme, column in self.watched:
-            if kind == "relu":  # the largest output of each unit: dead while it stays <= 0
-                np.maximum.reduce(A[i + 1], axis=0, out=column)
-                np.maximum(extreme, column, out=extreme)
+        for i, kind, extremes in self.watched:
+            if kind == "relu":  # dead while the largest output stays <= 0
+                np.maximum.reduce(A[i + 1], axis=0, out=extremes[k])
                 continue
             # the output's distance from the middle of its range; saturated while it stays above the bar
             distance = scratch[i + 1]
@@ -115,32 +117,33 @@ class Recorder:
                 np.abs(distance, out=distance)
             else:
                 np.abs(A[i + 1], out=distance)
-            np.minimum.reduce(distance, axis=0, out=column)
-            np.minimum(extreme, column, out=extreme)
+            np.minimum.reduce(distance, axis=0, out=extremes[k])
 
     def end_epoch(self, epoch: int) -> EpochRecord:
         network = self.network
-        grad_norm = [math.sqrt(s / max(self.recorded, 1)) for s in self.squares]
+        recorded = max(self.recorded, 1)
+        grad_norm = [math.sqrt(s / recorded) for s in self.squares]
+        # ‖ΔW_i‖² and ‖W_i‖² per layer: squares summed over each layer's slice of the weights (`before` is scratch
+        # until the next epoch starts)
+        weights = slice(0, network.n_weights)
         np.subtract(network.params, self.before, out=self.difference)
-        change, _ = _layer_norms(self.difference, network)
-        before, _ = _layer_norms(self.before, network)
-        ratio = [c / b if b > 0 else (0.0 if c == 0 else math.inf) for c, b in zip(change, before, strict=True)]
+        np.square(self.difference, out=self.difference)
+        np.square(self.before, out=self.before)
+        change = np.add.reduceat(self.difference[weights], self.offsets, dtype=np.float64).tolist()
+        before = np.add.reduceat(self.before[weights], self.offsets, dtype=np.float64).tolist()
+        ratio = [math.sqrt(c / b) if b > 0 else (0.0 if c == 0 else math.inf) for c, b in zip(change, before,
+                                                                                              strict=True)]
         dead: list[float | None] = [None] * network.n_layers
         saturated: list[float | None] = [None] * network.n_layers
-        for i, kind, extreme, _ in self.watched:
+        rows = slice(0, self.recorded)
+        for i, kind, extremes in self.watched:
+            units = extremes.shape[1]
+            if not self.recorded:
+                continue
             if kind == "relu":
-                dead[i] = float(np.mean(extreme <= 0))
+                dead[i] = int(np.count_nonzero(np.maximum.reduce(extremes[rows], axis=0) <= 0)) / units
             else:
                 bar = SATURATED if kind == "tanh" else SATURATED - 0.5
-                saturated[i] = float(np.mean(extreme > bar))
+                saturated[i] = int(np.count_nonzero(np.minimum.reduce(extremes[rows], axis=0) > bar)) / units
         return EpochRecord(epoch, grad_norm, ratio, dead, saturated)
 
-
-def _layer_norms(flat: Array, network: Network) -> tuple[list[float], int]:
-    """‖W_i‖ of each layer's weights inside a flat parameter-shaped buffer."""
-    norms, offset = [], 0
-    for W in network.W:
-        part = flat[offset: offset + W.size]
-        norms.append(math.sqrt(float(np.vdot(part, part))))
-        offset += W.size
-    return norms, offset
