@@ -31,8 +31,8 @@ def is_model_file(path: Path) -> bool:
 @app.command()
 def doctor(
     source: Annotated[Path, typer.Argument(metavar="SOURCE", help="MODEL, a model file (.npz) to diagnose from "
-                                           "what its run recorded, or CONFIG, a YAML config to train (nothing is saved) "
-                                           "and diagnose.", show_default=False)],
+                                           "what its run recorded, or CONFIG, a YAML config to train (nothing is "
+                                           "saved) and diagnose.", show_default=False)],
     set_: Annotated[list[str] | None, typer.Option("--set", metavar="KEY=VALUE", help="CONFIG: override a config "
                                                    "key, e.g. optimizer.learning_rate=1e-7.")] = None,
     json_: Annotated[bool, typer.Option("--json", help="Print {\"diagnoses\": [{code, message, evidence}]} on "

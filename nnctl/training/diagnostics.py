@@ -90,10 +90,6 @@ class Recorder:
         self.squares = [0.0] * len(self.squares)
         self.recorded = 0
 
-    def wants(self, batch: int) -> bool:
-        """Whether batch number `batch` (counted from 0 in the epoch) is recorded."""
-        return batch % self.every == 0
-
     def batch(self, ws: Workspace, m: int) -> None:
         """Record the batch of `m` rows whose forward and backward pass just ran in `ws` (gradients not clipped)."""
         k = self.recorded

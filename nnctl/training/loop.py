@@ -142,8 +142,10 @@ class Loop:
         total = 0.0
         rows_seen = batches = 0
         recorder = self.recorder
+        every = 0  # training.diagnostics: record every `every`-th batch, the first included (0: none)
         if recorder is not None:
             recorder.start_epoch()
+            every = recorder.every
         # In memory: one segment, a contiguous shuffled copy (batches are then cheap slices, not gathers), or the
         # gather order of wide rows; streamed: segments of whole batches, shuffled in the spill's own buffers.
         for X, parts, gather in self.train.segments(self.rng if self.shuffle else None, B, self.wide):
@@ -174,8 +176,8 @@ class Loop:
                 total += value * m
                 self.running.add(A, Yb, y[rows], scratch, rb)
                 network.backward(ws, Xb, Yb, loss, wb, dropout=self.dropout)
-                if recorder is not None and recorder.wants(batches - 1):
-                    recorder.batch(ws, m)
+                if every and (batches - 1) % every == 0:
+                    recorder.batch(ws, m)  # type: ignore[union-attr]
                 if self.clip_norm is not None:
                     clip_global_norm(network.grads, self.clip_norm)
                 self.optimizer.step(network.grads)
