@@ -245,8 +245,9 @@ def _exploding(model: Model, why: str, evidence: dict[str, Any]) -> Diagnosis:
 
 
 def vanishing_gradients(model: Model) -> list[Diagnosis]:
+    """Silent when a layer is mostly dead or saturated: that stops the gradient, and its own finding names the fix."""
     epochs = [e for e in _epochs(model) if len(e.grad_norm) > 1 and e.grad_norm[-1] > 0]
-    if not epochs:
+    if not epochs or dead_units(model) or saturated_units(model):
         return []
     ratio = median(e.grad_norm[0] / e.grad_norm[-1] for e in epochs)
     if ratio >= VANISHING:
