@@ -4,4 +4,6 @@
     loop     the epochs: batches, the divergence guard, clipping, early stopping, the state of a run
     setup    the layers, the checks, the loop, and `describe` (a run built but not trained)
     run      `train()`: train, resume or fine-tune, checkpoints, saving
+    diagnostics  what a run records for `nnctl doctor`: the data checks, and the loop's `Recorder`
+    doctor   the diagnoses (`Diagnosis`: code, message, evidence) of a model, or of a config trained for them
 """
