@@ -53,10 +53,15 @@ def doctor(
 
             found = examine_model(source)
         else:
+            from nnctl.cli.progress import Reporter
             from nnctl.config.load import load_config
             from nnctl.training.doctor import examine_config
 
-            found = examine_config(load_config(source, list(set_ or [])))
+            reporter = Reporter(True, "text")  # quiet: warnings only
+            try:
+                found = examine_config(load_config(source, list(set_ or [])), reporter)
+            finally:
+                reporter.close()
         if not found.recorded:
             stderr.print(f"note: {escape(str(source))} holds no recorded diagnostics (trained with "
                          "training.diagnostics: false, or by an older nnctl): only the rules that read the history "

@@ -85,7 +85,9 @@ def examine_config(config: Config, callback: Callback | None = None) -> Examinat
     run that diverges is itself the diagnosis `learning_rate_too_high`."""
     from nnctl.training.run import train
 
-    recorded = config.model_copy(update={"training": config.training.model_copy(update={"diagnostics": True})})
+    # diagnostics on; no checkpoints either: doctor writes nothing
+    training = config.training.model_copy(update={"diagnostics": True, "checkpoint": None, "checkpoint_every": None})
+    recorded = config.model_copy(update={"training": training})
     try:
         result = train(recorded, save=False, callback=callback)
     except TrainingError as exc:

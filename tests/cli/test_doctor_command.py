@@ -80,3 +80,9 @@ def test_a_model_is_told_from_a_config_by_name_or_first_bytes(tmp_path):
     config.write_text(yaml.safe_dump(iris_config()))
     assert is_model_file(renamed) and is_model_file(tmp_path / "absent.npz")
     assert not is_model_file(config) and not is_model_file(tmp_path / "absent.yaml")
+
+
+def test_training_a_config_shows_its_warnings_on_stderr():
+    result = runner.invoke(app, ["doctor", str(CONFIGS / "auto_mpg.yaml"), "--set", "training.epochs=3"])
+    assert "warning: " in result.stderr and "dropped 8 of 406 rows" in result.stderr
+    assert "warning" not in result.stdout
