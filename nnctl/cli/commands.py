@@ -108,8 +108,10 @@ def _doctor_hint(model: Model, output: Path | None) -> None:
         return
     codes = list(dict.fromkeys(d.code for d in diagnose(model)))
     if codes:
+        # one line in a log; wrapped between words on a terminal, like the other messages
         stderr.print(escape(f"doctor: {len(codes)} finding{'s' if len(codes) > 1 else ''} ({', '.join(codes)}); "
-                            f"run: nnctl doctor {output if output is not None else 'MODEL'}"))
+                            f"run: nnctl doctor {output if output is not None else 'MODEL'}"),
+                     soft_wrap=not stderr.is_terminal)
 
 
 def _watched(cfg: Config) -> str | None:
