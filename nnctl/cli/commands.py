@@ -95,8 +95,23 @@ def train(
         summary = result.summary()
         if not quiet:
             summary_table(summary)
+            _doctor_hint(result.model, result.output)
         if json_:
             typer.echo(json.dumps(summary))
+
+
+def _doctor_hint(model: Model, output: Path | None) -> None:
+    """One line on stderr when `nnctl doctor` would find something in the run just trained."""
+    from nnctl.training.doctor import diagnose
+
+    if model.diagnostics is None:
+        return
+    codes = list(dict.fromkeys(d.code for d in diagnose(model)))
+    if codes:
+        # one line in a log; wrapped between words on a terminal, like the other messages
+        stderr.print(escape(f"doctor: {len(codes)} finding{'s' if len(codes) > 1 else ''} ({', '.join(codes)}); "
+                            f"run: nnctl doctor {output if output is not None else 'MODEL'}"),
+                     soft_wrap=not stderr.is_terminal)
 
 
 def _watched(cfg: Config) -> str | None:

@@ -37,3 +37,7 @@ class TrainingConfig(Section):
         None, description="two classes: after training (and calibration), choose the decision threshold on the "
         "second class's probability that maximises this on the validation rows (F1 of the second class, Youden's "
         "J = TPR - FPR, or balanced accuracy); the model stores it and predict uses it unless --threshold is given")
+    diagnostics: bool = Field(
+        True, description="record what `nnctl doctor` reads: the inputs' scales and constant features, and per epoch "
+        "and layer the gradient norm, the update/weight ratio and the share of dead (ReLU) or saturated (sigmoid, "
+        "tanh) units, from up to 4 batches an epoch; stored in the model file")

@@ -26,6 +26,7 @@ from nnctl.engine.metrics import Scores, batched_output
 from nnctl.engine.network import Network
 from nnctl.errors import ModelFileError, OutputError
 from nnctl.files import replace_on_success
+from nnctl.model.diagnostics import Diagnostics
 from nnctl.model.preprocessing import Preprocessor, TargetEncoder
 from nnctl.model.state import Provenance, TrainingState
 
@@ -55,6 +56,7 @@ class Model:
     loss_options: dict[str, float] = field(default_factory=dict)  # the loss's parameters (huber: delta)
     temperature: float | None = None  # training.calibrate: the output layer's Z is divided by it; None: not calibrated
     threshold: float | None = None  # training.threshold: the second class when its probability is at least this
+    diagnostics: Diagnostics | None = None  # training.diagnostics: what the run recorded for `nnctl doctor`
 
     @cached_property
     def loss_function(self) -> Loss:
@@ -152,6 +154,7 @@ class Model:
             **({"threshold": self.threshold} if self.threshold is not None else {}),
             "config": self.config,
             "history": self.history,
+            **({"diagnostics": self.diagnostics.to_json()} if self.diagnostics is not None else {}),
             "state": self.provenance.to_json(self.training),
             "checksum": _checksum(arrays),
         }
@@ -263,6 +266,7 @@ def _from_parts(meta: dict[str, Any], entries: dict[str, np.ndarray], source: st
         provenance=Provenance.from_json(state),
         temperature=_positive(meta.get("temperature"), "temperature"),
         threshold=_probability(meta.get("threshold")),
+        diagnostics=Diagnostics.from_json(meta["diagnostics"]) if meta.get("diagnostics") else None,
     )
 
 

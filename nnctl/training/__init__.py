@@ -5,4 +5,6 @@
     setup    the layers, the checks, the loop, and `describe` (a run built but not trained)
     run      `train()`: train, resume or fine-tune, checkpoints, saving
     lr_find  `lr_find()`: the learning-rate range test on a config's run, and the rate it suggests
+    diagnostics  what a run records for `nnctl doctor`: the data checks, and the loop's `Recorder`
+    doctor   the diagnoses (`Diagnosis`: code, message, evidence) of a model, or of a config trained for them
 """

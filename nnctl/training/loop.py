@@ -22,6 +22,7 @@ from nnctl.errors import TrainingError
 from nnctl.files import signals_held
 from nnctl.model.model import Model
 from nnctl.model.state import EarlyStoppingState, PartState, TrainingState
+from nnctl.training.diagnostics import Recorder
 from nnctl.training.events import Callback, EpochStats
 
 
@@ -97,6 +98,9 @@ class Loop:
         target = model.target
         ss_total = train.ss_total if target.task == "regression" else 0.0  # R²'s denominator
         self.running = RunningMetrics(target.task, target.binary, target.scale, ss_total)
+        # training.diagnostics: what `nnctl doctor` reads, into model.diagnostics (set by the run)
+        self.recorder = Recorder(network, math.ceil(len(train) / self.batch)) \
+            if model.diagnostics is not None else None
 
     def finished_early(self) -> bool:
         """True when the (resumed) early-stopping state already says stop."""
@@ -118,6 +122,8 @@ class Loop:
                 stats = self._epoch(epoch)
             row = stats.record()
             history.append(row)
+            if self.recorder is not None and self.model.diagnostics is not None:
+                self.model.diagnostics.epochs.append(self.recorder.end_epoch(epoch))
             self.schedule.observe(row)
             stop = self.stopper.update(epoch, row, self.model.network.params) if self.stopper else False
             self.take_snapshot()  # before telling anyone: an epoch reported done is an epoch an interrupt keeps
@@ -135,6 +141,11 @@ class Loop:
         self.running.reset()
         total = 0.0
         rows_seen = batches = 0
+        recorder = self.recorder
+        every = 0  # training.diagnostics: record every `every`-th batch, the first included (0: none)
+        if recorder is not None:
+            recorder.start_epoch()
+            every = recorder.every
         # In memory: one segment, a contiguous shuffled copy (batches are then cheap slices, not gathers), or the
         # gather order of wide rows; streamed: segments of whole batches, shuffled in the spill's own buffers.
         for X, parts, gather in self.train.segments(self.rng if self.shuffle else None, B, self.wide):
@@ -165,6 +176,8 @@ class Loop:
                 total += value * m
                 self.running.add(A, Yb, y[rows], scratch, rb)
                 network.backward(ws, Xb, Yb, loss, wb, dropout=self.dropout)
+                if every and (batches - 1) % every == 0:
+                    recorder.batch(ws, m)  # type: ignore[union-attr]
                 if self.clip_norm is not None:
                     clip_global_norm(network.grads, self.clip_norm)
                 self.optimizer.step(network.grads)
@@ -215,6 +228,9 @@ class Loop:
         state, params = self._snapshot
         self.model.network.params[...] = params
         del self.model.history[state.epochs_done:]
+        if self.model.diagnostics is not None:
+            kept = [e for e in self.model.diagnostics.epochs if e.epoch <= state.epochs_done]
+            self.model.diagnostics.epochs[:] = kept
         self.load_state(state)
         return True
 

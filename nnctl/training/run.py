@@ -25,9 +25,11 @@ from nnctl.engine.network import Network, parameter_count
 from nnctl.engine.schedules import monitor_mode
 from nnctl.errors import ConfigError, InputError, ModelFileError, TrainingError, TrainingInterrupted
 from nnctl.files import refuse_to_replace, signals_held
+from nnctl.model.diagnostics import Diagnostics
 from nnctl.model.model import Model, load_model
 from nnctl.model.state import TrainingState
 from nnctl.training.calibrate import calibrate
+from nnctl.training.diagnostics import data_checks
 from nnctl.training.events import Callback, StartInfo
 from nnctl.training.loop import Loop
 from nnctl.training.setup import (
@@ -183,8 +185,13 @@ def _train(config: Config, dataset: Dataset, rng: np.random.Generator, base: Mod
     options = loss_options(config, base)
     resolved = resolved_config(config, dataset, layers, options)
     model = Model(network, dataset.preprocessor, dataset.target, dataset.loss, config=resolved, loss_options=options)
+    if config.training.diagnostics:
+        model.diagnostics = Diagnostics()
     loop = build_loop(config, dataset, model, rng)
     dataset.open()
+    if model.diagnostics is not None:
+        model.diagnostics.data = data_checks(dataset.train, dataset.preprocessor,
+                                                len(dataset.target.classes))
     model.provenance.streaming = dataset.sources.streaming
     if config.training.batch_size > len(dataset.train):
         callback.on_warning(f"{config.source}: training.batch_size {config.training.batch_size} is more than the "
@@ -232,6 +239,8 @@ def _resume(config: Config, base: Model, model: Model, loop: Loop, resolved: dic
         callback.on_warning(f"resuming with a changed config ({', '.join(changed[:4])}); the result will "
                             "differ from an uninterrupted run")
     model.history = list(base.history)
+    if model.diagnostics is not None and base.diagnostics is not None:
+        model.diagnostics.epochs = list(base.diagnostics.epochs)
     loop.load_state(base.training)
     if len(model.history) >= config.training.epochs:
         callback.on_warning(f"{resume}: already trained {len(model.history)} epochs (training.epochs is "
