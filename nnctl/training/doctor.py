@@ -262,9 +262,10 @@ def vanishing_gradients(model: Model) -> list[Diagnosis]:
 
 
 def overfitting(model: Model) -> list[Diagnosis]:
-    """Judged at the epoch whose weights the model holds (early stopping may have restored an earlier one)."""
+    """Judged at the epoch whose weights the model holds (early stopping may have restored an earlier one). Silent
+    when the model underfits: one no better than a constant has not learnt its training rows too well."""
     history = model.history
-    if len(history) < MIN_EPOCHS or "val_loss" not in history[0]:
+    if len(history) < MIN_EPOCHS or "val_loss" not in history[0] or underfitting(model):
         return []
     losses = [float(row["val_loss"]) for row in history]
     best = min(range(len(losses)), key=losses.__getitem__)
@@ -291,6 +292,8 @@ def underfitting(model: Model) -> list[Diagnosis]:
     last = model.history[-1]
     checks = model.diagnostics.data if model.diagnostics is not None else None
     fix = "train longer (training.epochs), use more units in model.layers or raise optimizer.learning_rate"
+    if dead_units(model) or saturated_units(model):  # the units that stopped learning are the cause: say so
+        fix = "the dead or saturated units found above are why; fix those first"
     if "train_accuracy" in last and checks is not None and checks.majority is not None:
         accuracy, majority = float(last["train_accuracy"]), checks.majority
         if accuracy <= majority + UNDERFIT_ACCURACY:

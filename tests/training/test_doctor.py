@@ -140,3 +140,14 @@ def test_a_diverging_config_is_a_learning_rate_too_high():
     examination = examine_config(config)
     assert [d.code for d in examination.diagnoses] == ["learning_rate_too_high"]
     assert "diverged" in examination.diagnoses[0].message
+
+
+def test_a_dead_network_underfits_and_is_not_called_overfitting():
+    """The shipped iris config, its ReLU layers killed by a rate of 2: its val_loss drifts up from epoch 5 while
+    the train loss creeps down, which alone would read as overfitting; a model no better than a constant is not
+    overfitting, and its underfitting names the dead units as the cause, not a higher rate."""
+    config = load_config(CONFIGS / "iris.yaml", ["model.layers[0].activation=relu", "optimizer.learning_rate=2"])
+    found = {d.code: d for d in diagnose(train(config, save=False).model)}
+    assert "dead_units" in found and "underfitting" in found and "overfitting" not in found
+    assert "dead or saturated units found above are why" in found["underfitting"].message
+    assert "raise optimizer.learning_rate" not in found["underfitting"].message
