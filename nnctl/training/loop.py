@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from nnctl._types import Array
-from nnctl.data.rows import Rows
+from nnctl.data.rows import Parts, Rows
 from nnctl.engine.metrics import RunningMetrics
 from nnctl.engine.optimizers import Optimizer
 from nnctl.engine.schedules import Schedule, improved, monitor_mode
@@ -101,6 +101,9 @@ class Loop:
         # training.diagnostics: what `nnctl doctor` reads, into model.diagnostics (set by the run)
         self.recorder = Recorder(network, math.ceil(len(train) / self.batch)) \
             if model.diagnostics is not None else None
+        self._out: Array | None = None  # a segment's outputs, and its loss terms (see `_score_segment`)
+        self._terms: Array | None = None
+        self.total, self.batches = 0.0, 0  # the epoch's loss sum and batches scored so far
 
     def finished_early(self) -> bool:
         """True when the (resumed) early-stopping state already says stop."""
@@ -139,7 +142,7 @@ class Loop:
         network, loss, ws, B = self.model.network, self.model.loss_function, self.ws, self.batch
         rng = self.rng if self.dropout else None
         self.running.reset()
-        total = 0.0
+        self.total, self.batches = 0.0, 0
         rows_seen = batches = 0
         recorder = self.recorder
         every = 0  # training.diagnostics: record every `every`-th batch, the first included (0: none)
@@ -149,7 +152,8 @@ class Loop:
         # In memory: one segment, a contiguous shuffled copy (batches are then cheap slices, not gathers), or the
         # gather order of wide rows; streamed: segments of whole batches, shuffled in the spill's own buffers.
         for X, parts, gather in self.train.segments(self.rng if self.shuffle else None, B, self.wide):
-            Y, y, w, r = parts
+            Y, w = parts.Y, parts.w
+            outputs = self._outputs(len(Y))[: len(Y)]
             for start in range(0, len(Y), B):
                 batches += 1
                 rows = slice(start, start + B)
@@ -160,37 +164,57 @@ class Loop:
                     assert self.x_buffer is not None
                     Xb = np.take(X, gather[rows], axis=0, out=self.x_buffer[: len(Yb)])
                 wb = None if w is None else w[rows]
-                rb = None if r is None else r[rows]
-                m = len(Xb)
                 A = network.forward_train(ws, Xb, rng)
-                scratch = ws.scratch[-1][:m]
-                value = loss.value(A, Yb, scratch, wb)
-                if self.reference is None:
-                    self.reference = value
-                if not math.isfinite(value) or value > DIVERGENCE_FACTOR * max(self.reference, 1.0):
-                    what = (f"became {value}" if not math.isfinite(value) else
-                            f"grew from {self.reference:.4g} to {value:.4g}")
-                    raise TrainingError(f"training diverged: the loss {what} in epoch {epoch}, batch "
-                                        f"{batches}; lower optimizer.learning_rate (now "
-                                        f"{self.optimizer.learning_rate:g}) or check the data's scale")
-                total += value * m
-                self.running.add(A, Yb, y[rows], scratch, rb)
+                # the loss and the running metrics are computed once per segment from these copies (a dozen NumPy
+                # calls fewer per batch); a diverging batch is still named, with its number, at the segment's end
+                np.copyto(outputs[rows], A)
                 network.backward(ws, Xb, Yb, loss, wb, dropout=self.dropout)
                 if every and (batches - 1) % every == 0:
-                    recorder.batch(ws, m)  # type: ignore[union-attr]
+                    recorder.batch(ws, len(Xb))  # type: ignore[union-attr]
                 if self.clip_norm is not None:
                     clip_global_norm(network.grads, self.clip_norm)
                 self.optimizer.step(network.grads)
+            self._score_segment(epoch, outputs, parts)
             rows_seen += len(Y)
         if not np.isfinite(network.params).all():
             raise TrainingError(f"training diverged: the weights became non-finite in epoch {epoch}; lower "
                                 f"optimizer.learning_rate (now {self.optimizer.learning_rate:g})")
-        stats = EpochStats(epoch, self.epochs, total / rows_seen, 0.0, self.optimizer.learning_rate,
+        stats = EpochStats(epoch, self.epochs, self.total / rows_seen, 0.0, self.optimizer.learning_rate,
                            train=self.running.result())
         if self.validation is not None:
             stats.validation = self.model.score(self.validation.chunks())
         stats.seconds = time.perf_counter() - started
         return stats
+
+    def _outputs(self, n: int) -> Array:
+        """A buffer for the network outputs of a segment of n rows (n, n_outputs), grown once to the largest."""
+        if self._out is None or len(self._out) < n:
+            self._out = np.empty((n, self.model.network.sizes[-1]), self.model.network.dtype)
+            self._terms = np.empty_like(self._out)
+        return self._out
+
+    def _score_segment(self, epoch: int, A: Array, parts: Parts) -> None:
+        """The segment's batch losses (each as the loss of that batch alone), the divergence guard on them in batch
+        order, the epoch's loss sum, and the running train metrics, from the segment's outputs A (n, n_outputs)."""
+        assert self._terms is not None
+        B, n = self.batch, len(A)
+        values = self.model.loss_function.batch_values(A, parts.Y, self._terms[:n], B, parts.w)
+        if self.reference is None:
+            self.reference = float(values[0])
+        bound = DIVERGENCE_FACTOR * max(self.reference, 1.0)
+        bad = ~np.isfinite(values) | (values > bound)
+        if bad.any():
+            j = int(np.argmax(bad))
+            value = float(values[j])
+            what = f"became {value}" if not math.isfinite(value) else f"grew from {self.reference:.4g} to {value:.4g}"
+            raise TrainingError(f"training diverged: the loss {what} in epoch {epoch}, batch {self.batches + j + 1}; "
+                                f"lower optimizer.learning_rate (now {self.optimizer.learning_rate:g}) or check the "
+                                "data's scale")
+        last = n - (len(values) - 1) * B
+        for j, value in enumerate(values.tolist()):  # summed in batch order, as the batches came
+            self.total += value * (B if j < len(values) - 1 else last)
+        self.batches += len(values)
+        self.running.add(A, parts.Y, parts.y, self._terms[:n], parts.r)
 
     def state(self) -> TrainingState:
         """Everything needed to continue this run bit for bit (referring to the live buffers, not copies)."""
