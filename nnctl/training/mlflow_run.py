@@ -31,6 +31,7 @@ ENVIRONMENT = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIME
                "MLFLOW_ALLOW_FILE_STORE": "true"}
 PARENT_TAG = "mlflow.parentRunId"
 _BATCH = 100  # log_batch takes at most 100 params and 1000 metrics per call
+_INDEX, _KEY = re.compile(r"\[(\d+)\]"), re.compile(r"[^\w\-. /]")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")  # file:, http:, databricks:, ... (not a Windows drive letter)
 
 
@@ -63,7 +64,8 @@ def params(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     as JSON text (a text value as itself)."""
     out: dict[str, str] = {}
     for key, value in config.items():
-        name = f"{prefix}{key}"
+        # MLflow keys: letters, digits, _ - . / and spaces (a sweep's `model.layers[0].units`: model.layers.0.units)
+        name = _KEY.sub("_", _INDEX.sub(r".\1", f"{prefix}{key}"))
         if isinstance(value, dict) and value:
             out.update(params(value, f"{name}."))
         elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):

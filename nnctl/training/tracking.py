@@ -185,14 +185,15 @@ def _metrics(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k != "epoch"}
 
 
-def parent_run(config: Config, kind: str, warn: Warn, values: dict[str, Any]) -> MlflowRun | None:
-    """The parent run of a sweep's trials or a cross-validation's folds (`kind`), with `values` as params; None
-    when the config does not ask for MLflow. Its `run_id` is None when it could not be started."""
+def parent_run(config: Config, kind: str, name: str, warn: Warn, values: dict[str, Any]) -> MlflowRun | None:
+    """The parent run of a sweep's trials or a cross-validation's folds (`kind`), named `name` unless the config
+    names it, with the config and `values` as params; None when the config does not ask for MLflow. Its `run_id`
+    is None when it could not be started (after a warning)."""
     settings = config.tracking.mlflow
     if settings is None:
         return None
     require_mlflow()
     run = MlflowRun(tracking_uri(config, settings), warn)
-    if run.start(settings, f"{kind} {Path(config.source).stem}", {"nnctl.kind": kind}):
-        run.log_params(params(values))
+    if run.start(settings, name, {"nnctl.kind": kind}):
+        run.log_params(params({**config.model_dump(mode="json"), **values}))
     return run
