@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -32,6 +33,7 @@ ENVIRONMENT = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIME
 PARENT_TAG = "mlflow.parentRunId"
 _BATCH = 100  # log_batch takes at most 100 params and 1000 metrics per call
 _INDEX, _KEY = re.compile(r"\[(\d+)\]"), re.compile(r"[^\w\-. /]")
+_LOCK = threading.RLock()  # one call at a time changes the environment (in-process Dask workers are threads)
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")  # file:, http:, databricks:, ... (not a Windows drive letter)
 
 
@@ -42,13 +44,14 @@ def require_mlflow() -> None:
 
 @contextlib.contextmanager
 def _environment() -> Iterator[None]:
-    added = [key for key in ENVIRONMENT if key not in os.environ]
-    os.environ.update({key: ENVIRONMENT[key] for key in added})
-    try:
-        yield
-    finally:
-        for key in added:
-            os.environ.pop(key, None)
+    with _LOCK:
+        added = [key for key in ENVIRONMENT if key not in os.environ]
+        os.environ.update({key: ENVIRONMENT[key] for key in added})
+        try:
+            yield
+        finally:
+            for key in added:
+                os.environ.pop(key, None)
 
 
 def tracking_uri(config: Config, settings: MlflowConfig) -> str | None:
