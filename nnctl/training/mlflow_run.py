@@ -132,10 +132,10 @@ class MlflowRun:
                 client.update_run(resume_run_id, status="RUNNING")
                 self.run_id = resume_run_id
                 return
-        experiment = "0"
-        if settings.experiment is not None:
-            found = client.get_experiment_by_name(settings.experiment)
-            experiment = found.experiment_id if found is not None else client.create_experiment(settings.experiment)
+        experiment, wanted = "0", settings.experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME")
+        if wanted:
+            found = client.get_experiment_by_name(wanted)
+            experiment = found.experiment_id if found is not None else client.create_experiment(wanted)
         all_tags = {"nnctl.version": __version__, **settings.tags, **tags}
         if parent_run_id is not None:
             all_tags[PARENT_TAG] = parent_run_id
