@@ -20,6 +20,7 @@ from nnctl.training.run import train
 from conftest import RESUMABLE, iris_config
 
 mlflow = pytest.importorskip("mlflow")
+runner = CliRunner()
 
 
 def csv_rows(path: Path) -> list[dict[str, float]]:
@@ -153,4 +154,13 @@ def test_an_unreachable_server_is_a_warning_and_the_model_is_saved(write_config,
     assert len(model.history) == 5 and model.provenance.mlflow_run_id is None
 
 
-runner = CliRunner()
+
+
+
+def test_params_are_dotted_keys_mlflow_accepts():
+    config = {"optimizer": {"name": "adam", "learning_rate": 0.01}, "data": {"features": ["a", "b"], "weight": None},
+              "model": {"layers": [{"units": 8}, {"units": 3}]},
+              "sweep": {"space": {"model.layers[0].units": [4, 16]}}}
+    assert params(config) == {"optimizer.name": "adam", "optimizer.learning_rate": "0.01",
+                              "data.features": '["a", "b"]', "data.weight": "null", "model.layers.0.units": "8",
+                              "model.layers.1.units": "3", "sweep.space.model.layers.0.units": "[4, 16]"}
