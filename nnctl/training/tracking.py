@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -23,6 +24,8 @@ from nnctl.files import refuse_to_replace
 from nnctl.model.model import Model
 from nnctl.training.events import Callback, EpochStats, StartInfo
 from nnctl.training.mlflow_run import MlflowRun, Warn, params, require_mlflow, tracking_uri
+
+FLUSH_SECONDS = 1.0  # MLflow gets the epochs' metrics in one call at most this often (and at the end)
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,8 @@ class Tracking(Callback):
             if section.metrics_csv is not None and track_as is None else None
         self.resolved: dict[str, Any] | None = None  # the config as the run resolves it (`Model.config`): its params
         self.mlflow: MlflowRun | None = None
+        self.pending: list[tuple[int, dict[str, Any]]] = []  # epochs not yet sent to MLflow
+        self.sent = 0.0
         if section.mlflow is not None and (track_as is None or track_as.parent_run_id is not None):
             self.mlflow = MlflowRun(tracking_uri(config, section.mlflow), warn)
 
@@ -146,12 +151,22 @@ class Tracking(Callback):
         if self.csv is not None:
             self.csv.on_epoch(stats)
         if self.mlflow is not None:
-            self.mlflow.log_metrics([(stats.epoch, _metrics(stats.record()))])
+            self.pending.append((stats.epoch, _metrics(stats.record())))
+            if time.monotonic() - self.sent >= FLUSH_SECONDS:
+                self._flush()
+
+    def _flush(self) -> None:
+        """Send the pending epochs in one call (a fast run's epochs would otherwise cost more than training)."""
+        if self.mlflow is not None and self.pending:
+            self.mlflow.log_metrics(self.pending)
+        self.pending = []
+        self.sent = time.monotonic()
 
     def finish(self, summary: dict[str, Any], model: Model, output: Path | None) -> None:
         """The run is saved: its summary (as `final_*` metrics and tags), the model and its config as artifacts."""
         if self.csv is not None:
             self.csv.close()
+        self._flush()
         run = self.mlflow
         if run is None or run.run_id is None:
             return
@@ -176,6 +191,7 @@ class Tracking(Callback):
         """A run that did not finish: FAILED, or KILLED (interrupted)."""
         if self.csv is not None:
             self.csv.close()
+        self._flush()
         if self.mlflow is not None:
             self.mlflow.end(status)
 
