@@ -245,7 +245,7 @@ def cv(
 
         result_so_far: list[Any] = []
         result = cross_validate(cfg, folds, repeats, group, on_fold=said, predictions=output is not None,
-                                scheduler=scheduler, workers=workers)
+                                scheduler=scheduler, workers=workers, on_warning=_warn)
         unknown = [name for name in bars if name not in result.mean]
         if unknown:
             raise InputError(f"--fail-under {unknown[0]}: not a cross-validated metric (available: "

@@ -31,6 +31,7 @@ from nnctl.config.sections import (
     TargetScale,
     key_line,
 )
+from nnctl.config.tracking import MlflowConfig, TrackingConfig
 from nnctl.config.training import EarlyStoppingConfig, TrainingConfig
 from nnctl.dialect import delimiter_value, encoding_value
 from nnctl.engine.losses import LOSSES
@@ -39,7 +40,8 @@ from nnctl.engine.schedules import SCHEDULES
 from nnctl.registry import unknown_name_message
 
 __all__ = ["MONITORS", "ActivationName", "Config", "DataConfig", "EarlyStoppingConfig", "InitName", "LayerConfig",
-           "LossConfig", "ModelConfig", "MonitorName", "OptimizerConfig", "ScheduleConfig", "TrainingConfig",
+           "LossConfig", "MlflowConfig", "ModelConfig", "MonitorName", "OptimizerConfig", "ScheduleConfig",
+           "TrackingConfig", "TrainingConfig",
            "json_schema"]
 
 
@@ -274,6 +276,8 @@ class Config(Section):
     training: TrainingConfig = Field(default_factory=TrainingConfig,
                                      description="epochs, batches, early stopping and checkpoints")
     output: str | None = Field(None, description="where `train` saves the model unless -o is given")
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig,
+                                     description="a per-epoch metrics CSV, and MLflow (default: neither)")
 
     @field_validator("loss", mode="before")
     @classmethod

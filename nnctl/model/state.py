@@ -135,12 +135,14 @@ class StreamingInfo:
 @dataclass
 class Provenance:
     """Where a model came from, beyond its config: the model it was fine-tuned from, the class weights its loss
-    used, how streaming read its data, and the epoch whose weights it keeps when early stopping restored them."""
+    used, how streaming read its data, the epoch whose weights it keeps when early stopping restored them, and the
+    MLflow run it was logged to."""
 
     streaming: StreamingInfo | None = None
     init_from: str | None = None
     class_weight: dict[str, float] | None = None
     restored_best_epoch: int | None = None
+    mlflow_run_id: str | None = None  # tracking.mlflow: the run a resume continues
 
     def to_json(self, training: TrainingState | None) -> dict[str, Any]:
         """The model file's `state` object: provenance and the training state, in the file's key order."""
@@ -155,10 +157,16 @@ class Provenance:
             out.update(training.to_json())
         if self.restored_best_epoch is not None:
             out["restored_best_epoch"] = self.restored_best_epoch
+        if self.mlflow_run_id is not None:
+            out["mlflow_run_id"] = self.mlflow_run_id
         return out
 
     @classmethod
     def from_json(cls, state: dict[str, Any]) -> Provenance:
         streaming = state.get("streaming")
         return cls(StreamingInfo(**streaming) if isinstance(streaming, dict) else None, state.get("init_from"),
-                   state.get("class_weight"), state.get("restored_best_epoch"))
+                   state.get("class_weight"), state.get("restored_best_epoch"), _text(state.get("mlflow_run_id")))
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None

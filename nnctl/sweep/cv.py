@@ -40,7 +40,9 @@ from nnctl.engine.losses import LOSSES
 from nnctl.errors import ConfigError
 from nnctl.inference.predict import Evaluation, evaluation
 from nnctl.model.model import Model
+from nnctl.training.mlflow_run import MlflowRun
 from nnctl.training.run import train
+from nnctl.training.tracking import TrackAs, parent_run
 
 AUTO_PARALLEL_SECONDS = 8.0  # the rest of the folds' expected time above which an embedded cluster pays for itself
 
@@ -84,12 +86,16 @@ class CvResult:
 
 def cross_validate(config: Config, folds: int = 5, repeats: int = 1, group: str | None = None,
                    on_fold: Callable[[FoldScores, int], None] | None = None, predictions: bool = False,
-                   scheduler: str | None = None, workers: int | None = None, parallel: bool = True) -> CvResult:
+                   scheduler: str | None = None, workers: int | None = None, parallel: bool = True,
+                   tracking: bool = True, on_warning: Callable[[str], None] | None = None) -> CvResult:
     """Train the config on each of `folds` x `repeats` folds of its training CSV's labelled rows and score each on
     its held-out rows. `group` names a column whose values never span training and validation. `on_fold(scores,
     total)` hears of each finished fold. The folds run on Dask at `scheduler`, or on an embedded cluster of
     `workers` processes (the `sweep` extra; `workers=1`: here, one after another), or else here and, with
-    `parallel` and the first fold slow enough, the rest on an embedded cluster (see the module docstring)."""
+    `parallel` and the first fold slow enough, the rest on an embedded cluster (see the module docstring).
+    With `tracking` and the config's `tracking.mlflow`, the cross-validation is an MLflow run (each fold's held-out
+    metrics at step = the fold's position, their `mean_*` and `std_*`) and each fold a run nested under it;
+    `on_warning` hears when MLflow cannot be reached."""
     if folds < 2 or repeats < 1:
         raise ConfigError(f"{{folds}} must be at least 2 and {{repeats}} at least 1 (got {folds} and {repeats})",
                           arguments=("folds", "repeats"))
@@ -105,27 +111,50 @@ def cross_validate(config: Config, folds: int = 5, repeats: int = 1, group: str 
         if task == "classification" else None
     groups = frame[group].astype(str).to_numpy() if group is not None else None
     plan = make_folds(len(frame), folds, repeats, np.random.default_rng(config.seed), classes, groups, path)
+    parent = parent_run(config, "cv", f"cv {Path(config.source).stem}", on_warning or (lambda _: None),
+                        {"cv": {"folds": folds, "repeats": repeats, "group": group}}) if tracking else None
+    parent_id = parent.run_id if parent is not None else None
     jobs = [(config, frame.iloc[f.train].to_csv(index=False), frame.iloc[f.validation].to_csv(index=False),
-             len(f.train), f.repeat, f.number, predictions and f.repeat == repeats) for f in plan]
+             len(f.train), f.repeat, f.number, predictions and f.repeat == repeats, parent_id) for f in plan]
+    try:
+        result = _folds(plan, jobs, task, len(frame), on_fold, scheduler, workers, parallel, parent)
+    except BaseException as exc:
+        if parent is not None:
+            parent.end("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        raise
+    if parent is not None:
+        parent.log_metrics([(0, {**{f"mean_{k}": v for k, v in result.mean.items()},
+                                 **{f"std_{k}": v for k, v in result.std.items()}})])
+        parent.end("FINISHED")
+    return result
+
+
+def _folds(plan: list[Fold], jobs: list[tuple[Any, ...]], task: str, n: int,
+           on_fold: Callable[[FoldScores, int], None] | None, scheduler: str | None, workers: int | None,
+           parallel: bool, parent: MlflowRun | None) -> CvResult:
+    """Run the folds' jobs where `cross_validate` says; each fold's held-out metrics to the parent MLflow run."""
     if scheduler or (workers or 1) > 1:
         done = _on_dask(jobs, scheduler, workers)
     else:
         done = _here_then_cluster(jobs, parallel and workers is None)
     scores: list[FoldScores] = []
     out: pd.DataFrame | None = None
-    for fold, (result, predicted) in zip(plan, done, strict=True):
+    for step, (fold, (result, predicted)) in enumerate(zip(plan, done, strict=True), start=1):
         scores.append(result)
+        if parent is not None:
+            parent.log_metrics([(step, result.metrics)])
         if predicted is not None:
-            out = _place(predicted, fold, out, len(frame))
+            out = _place(predicted, fold, out, n)
         if on_fold is not None:
             on_fold(result, len(plan))
     return CvResult(task, scores, out)
 
 
 def run_fold(config: Config, train_csv: str, held_csv: str, rows_train: int, repeat: int, number: int,
-             predictions: bool) -> tuple[FoldScores, pd.DataFrame | None]:
+             predictions: bool, mlflow_parent: str | None = None) -> tuple[FoldScores, pd.DataFrame | None]:
     """One fold, a pure function of its arguments for a Dask worker anywhere: train the config on the rows of
-    `train_csv` (CSV text), score it on `held_csv`'s, and (with `predictions`) predict those rows."""
+    `train_csv` (CSV text), score it on `held_csv`'s, and (with `predictions`) predict those rows. With
+    `mlflow_parent` (the cross-validation's MLflow run id), the fold's training is a run nested under it."""
     with tempfile.TemporaryDirectory(prefix="nnctl-cv-") as folder:
         train_path, held_path = Path(folder) / "train.csv", Path(folder) / "held_out.csv"
         train_path.write_text(train_csv, encoding="utf-8")
@@ -138,7 +167,8 @@ def run_fold(config: Config, train_csv: str, held_csv: str, rows_train: int, rep
                                               "decimal": None, "encoding": None, "cache": False,
                                               "validation_split": split})
         started = time.perf_counter()
-        result = train(config.model_copy(update={"data": data}), save=False)
+        name = f"fold {number}" if repeat == 1 else f"repeat {repeat} fold {number}"
+        result = train(config.model_copy(update={"data": data}), save=False, tracking=TrackAs(mlflow_parent, name))
         scored = evaluation(result.model, held_path)  # one pass over the held-out rows: scores and predictions
     scores = scored.scores
     metrics = {f"val_{k}": v for k, v in scored.metrics.items()}

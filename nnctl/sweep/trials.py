@@ -22,8 +22,20 @@ from typing import Any
 from nnctl.errors import InputError, TrainingInterrupted
 from nnctl.sweep.cluster import check_address, connect, quiet_dask
 from nnctl.sweep.plan import CONNECT_TIMEOUT, Sweep, require_distributed, trial_config
-from nnctl.sweep.results import BEST_MODEL, RESULTS_CSV, SweepCallback, SweepResult, Trial, Writer, better, one_line
+from nnctl.sweep.results import (
+    BEST_MODEL,
+    RESULTS_CSV,
+    RESULTS_JSON,
+    SweepCallback,
+    SweepResult,
+    Trial,
+    Writer,
+    better,
+    one_line,
+)
 from nnctl.training.events import Callback, EpochStats, StartInfo
+from nnctl.training.mlflow_run import MlflowRun
+from nnctl.training.tracking import TrackAs, parent_run
 
 __all__ = ["SweepCallback", "SweepResult", "Trial", "run_sweep", "run_trial"]
 
@@ -59,25 +71,28 @@ class _Progress(Callback):
 
 
 def run_trial(base: str | Mapping[str, Any], overrides: Sequence[str], base_dir: str, source: str = "<base config>",
-              topic: str | None = None, number: int | None = None, cv: int | None = None) -> dict[str, Any]:
+              topic: str | None = None, number: int | None = None, cv: int | None = None,
+              mlflow_parent: str | None = None) -> dict[str, Any]:
     """Train one trial without saving; its final metrics, seconds and the model as .npz bytes.
 
     A pure function of its arguments (the data files aside), for a Dask worker anywhere: the model travels
     back as bytes, not as a file. `topic` and `number` let a Dask worker report progress to the client. With
     `cv` (K folds), the trial is first cross-validated and its `val_*` metrics are the folds' means (the model
-    is still the one trained on the config's own split)."""
+    is still the one trained on the config's own split). With `mlflow_parent` (the sweep's MLflow run id) and the
+    config's `tracking.mlflow`, the trial is logged as a run nested under it (its folds are not logged)."""
     from nnctl.training.run import train  # on the worker: the client never imports training
 
     started = time.perf_counter()
     config = trial_config(base, overrides, base_dir, source)
-    result = train(config, callback=_Progress(topic, number), save=False)
+    result = train(config, callback=_Progress(topic, number), save=False,
+                   tracking=TrackAs(mlflow_parent, f"trial {number}"))
     model = result.model.to_bytes()
     summary = result.summary()
     summary.pop("output", None)
     if cv is not None:
         from nnctl.sweep.cv import cross_validate
 
-        folds = cross_validate(config, cv, parallel=False)  # a trial runs on a worker: no cluster inside it
+        folds = cross_validate(config, cv, parallel=False, tracking=False)  # on a worker: no cluster inside it
         summary = {k: v for k, v in summary.items() if not k.startswith("val_")} | folds.mean
     return {"summary": summary, "seconds": time.perf_counter() - started, "model": model}
 
@@ -106,13 +121,16 @@ def run_sweep(sweep: Sweep, output: str | Path, *, scheduler: str | None = None,
     trials = [Trial(number, dict(values)) for number, values in enumerate(sweep.plan, start=1)]
     started = time.perf_counter()
     result = SweepResult(sweep, trials, None, Path(output), 0.0, "")
+    base = trial_config(sweep.base_raw, [], sweep.base.resolve().parent, str(sweep.base))
+    parent = parent_run(base, "sweep", f"sweep {Path(sweep.source).stem}", callback.on_warning,
+                        {"sweep": sweep.definition()})
     try:
         timeout = CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
         with quiet_dask(debug), connect(scheduler, client, workers, debug, timeout) as (dask, where):
             result.cluster = where
             # a stale best.npz from an earlier sweep in this folder must not pass for this one's
             (Path(output) / BEST_MODEL).unlink(missing_ok=True)
-            _run(sweep, dask, trials, result, writer, callback, started)
+            _run(sweep, dask, trials, result, writer, callback, started, parent.run_id if parent else None)
     except KeyboardInterrupt:
         for trial in trials:
             if not trial.finished:
@@ -121,15 +139,35 @@ def run_sweep(sweep: Sweep, output: str | Path, *, scheduler: str | None = None,
         result.interrupted = True
         writer.results(result)
         done = sum(t.status in ("done", "failed") for t in trials)
+        _end_parent(parent, result, "KILLED")
         raise TrainingInterrupted(f"interrupted after {done} of {len(trials)} trials; the finished trials' results "
                                   f"are in {Path(output) / RESULTS_CSV}") from None
+    except BaseException:
+        _end_parent(parent, None, "FAILED")
+        raise
     result.seconds = time.perf_counter() - started
     writer.results(result)
+    _end_parent(parent, result, "FINISHED")
     return result
 
 
+def _end_parent(parent: MlflowRun | None, result: SweepResult | None, status: str) -> None:
+    """The sweep's MLflow run: the best trial's numbers (`best_*`) and number, the results files, its status."""
+    if parent is None:
+        return
+    if result is not None:
+        best = result.best
+        if best is not None:
+            parent.log_metrics([(0, {f"best_{k}": v for k, v in best.summary.items()})])
+            parent.set_tags({"best_trial": str(best.number)})
+        for name in (RESULTS_CSV, RESULTS_JSON, BEST_MODEL):
+            if (result.output / name).exists():
+                parent.log_artifact(result.output / name)
+    parent.end(status)
+
+
 def _run(sweep: Sweep, client: Any, trials: list[Trial], result: SweepResult, writer: Writer,
-         callback: SweepCallback, started: float) -> None:
+         callback: SweepCallback, started: float, mlflow_parent: str | None) -> None:
     from distributed import as_completed
 
     events: queue.Queue[Any] = queue.Queue()
@@ -140,7 +178,7 @@ def _run(sweep: Sweep, client: Any, trials: list[Trial], result: SweepResult, wr
     try:
         for trial in trials:
             future = client.submit(run_trial, sweep.base_raw, sweep.overrides(trial.values), base_dir,
-                                   str(sweep.base), topic, trial.number, sweep.cv, pure=False,
+                                   str(sweep.base), topic, trial.number, sweep.cv, mlflow_parent, pure=False,
                                    key=f"nnctl-trial-{trial.number}-{topic[-8:]}")
             futures[future] = trial
         callback.on_start(sweep, trials, result.cluster)

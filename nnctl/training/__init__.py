@@ -7,4 +7,6 @@
     lr_find  `lr_find()`: the learning-rate range test on a config's run, and the rate it suggests
     diagnostics  what a run records for `nnctl doctor`: the data checks, and the loop's `Recorder`
     doctor   the diagnoses (`Diagnosis`: code, message, evidence) of a model, or of a config trained for them
+    tracking  `tracking`: the metrics CSV and the MLflow run, as one callback (`Tracking`); sweeps' and cv's nesting
+    mlflow_run  one MLflow run through MlflowClient (mlflow imported only here); a failure is one warning
 """

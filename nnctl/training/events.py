@@ -23,6 +23,7 @@ class StartInfo:
     task: str
     loss: str
     init_from: str | None = None  # the model a fine-tuning run starts from
+    history: list[dict[str, Any]] = field(default_factory=list)  # the epochs already done (a resumed run's)
 
     @property
     def inputs(self) -> int:
@@ -67,3 +68,30 @@ class Callback:
 
     def on_checkpoint(self, path: str, epoch: int) -> None:
         """A resumable checkpoint was written."""
+
+
+class Callbacks(Callback):
+    """Several callbacks as one: each hears everything, in order."""
+
+    def __init__(self, *callbacks: Callback) -> None:
+        self.callbacks = callbacks
+
+    def on_warning(self, message: str) -> None:
+        for callback in self.callbacks:
+            callback.on_warning(message)
+
+    def on_status(self, message: str) -> None:
+        for callback in self.callbacks:
+            callback.on_status(message)
+
+    def on_start(self, info: StartInfo) -> None:
+        for callback in self.callbacks:
+            callback.on_start(info)
+
+    def on_epoch(self, stats: EpochStats) -> None:
+        for callback in self.callbacks:
+            callback.on_epoch(stats)
+
+    def on_checkpoint(self, path: str, epoch: int) -> None:
+        for callback in self.callbacks:
+            callback.on_checkpoint(path, epoch)

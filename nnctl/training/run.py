@@ -30,7 +30,7 @@ from nnctl.model.model import Model, load_model
 from nnctl.model.state import TrainingState
 from nnctl.training.calibrate import calibrate
 from nnctl.training.diagnostics import data_checks
-from nnctl.training.events import Callback, StartInfo
+from nnctl.training.events import Callback, Callbacks, StartInfo
 from nnctl.training.loop import Loop
 from nnctl.training.setup import (
     build_loop,
@@ -40,6 +40,7 @@ from nnctl.training.setup import (
     resolve_layers,
     resolved_config,
 )
+from nnctl.training.tracking import TrackAs, Tracking
 
 
 @dataclass
@@ -131,19 +132,21 @@ def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
 
 
 _RESUME_MAY_CHANGE = ("training.epochs", "output", "training.checkpoint", "training.checkpoint_every",
-                      "training.early_stopping.patience")
+                      "training.early_stopping.patience", "tracking")
 
 
 
 def train(config: Config, output: str | Path | None = None, callback: Callback | None = None, save: bool = True,
           resume: str | Path | None = None, init: str | Path | None = None,
-          require: Mapping[str, float] | None = None) -> TrainResult:
+          require: Mapping[str, float] | None = None, tracking: TrackAs | None = None) -> TrainResult:
     """Train the network `config` describes; save it to `output` (default: the config's) unless `save` is False.
 
     `resume`: continue the run saved in that model or checkpoint file to `training.epochs`, bit for bit.
     `init`: start from that trained model's weights, preprocessing and classes, and train on the config's data.
     `require`: bars the final metrics must meet (`{"val_accuracy": 0.9}`; losses and errors are upper limits);
-    a run that misses one is saved beside the output as `*.failed.npz`, never over it, and raises TrainingError."""
+    a run that misses one is saved beside the output as `*.failed.npz`, never over it, and raises TrainingError.
+    The config's `tracking` section is followed (a metrics CSV, MLflow); `tracking` says how a sweep's trial or a
+    cross-validation's fold is tracked instead (nested under a parent MLflow run, no CSV)."""
     if resume is not None and init is not None:
         raise ConfigError("{resume} and {init} exclude each other: resume continues a run, init starts a new one",
                           arguments=("resume", "init"))
@@ -159,19 +162,28 @@ def train(config: Config, output: str | Path | None = None, callback: Callback |
     if resume is not None and base is not None and base.training is None:
         raise ModelFileError(f"{resume}: holds no training state to resume from; use {{init}} to fine-tune it",
                              arguments=("init",))
+    tracker = Tracking(config, callback.on_warning, base.provenance.mlflow_run_id if resume is not None and base
+                       else None, tracking)
+    tracker.check()
     rng = np.random.default_rng(config.seed)
     # streaming: pass 1 now (the checks below need its results), pass 2 when the dataset is opened
     dataset = load_dataset(config, rng, callback.on_warning, base, callback.on_status)
     try:
-        return _train(config, dataset, rng, base, callback, started, path, ckpt, resume, init, require)
+        return _train(config, dataset, rng, base, callback, started, path, ckpt, resume, init, require, tracker)
+    except TrainingInterrupted:
+        tracker.end("KILLED")
+        raise
+    except BaseException:
+        tracker.end("FAILED")
+        raise
     finally:
         dataset.close()  # streaming: delete the temporary files, also after an error or an interrupt
 
 
 def _train(config: Config, dataset: Dataset, rng: np.random.Generator, base: Model | None, callback: Callback,
            started: float, path: Path | None, ckpt: Path | None, resume: str | Path | None,
-           init: str | Path | None, require: Mapping[str, float] | None) -> TrainResult:
-    """`train` once the data is loaded."""
+           init: str | Path | None, require: Mapping[str, float] | None, tracker: Tracking) -> TrainResult:
+    """`train` once the data is loaded; `tracker` hears the run before `callback` does."""
     _check_bars(require or {}, dataset)
     layers = resolve_layers(config, dataset)
     network = layers.network(config.training.dtype)
@@ -201,11 +213,16 @@ def _train(config: Config, dataset: Dataset, rng: np.random.Generator, base: Mod
     elif init is not None:
         model.provenance.init_from = str(init)
     model.provenance.class_weight = dataset.sources.class_weight
+    if tracker.active:
+        tracker.resolved = resolved
+        callback = Callbacks(tracker, callback)
     callback.on_start(StartInfo(
         rows_train=len(dataset.train), rows_validation=len(dataset.validation) if dataset.validation else 0,
         sizes=layers.sizes, activations=layers.activations, parameters=parameter_count(layers.sizes),
         epochs=config.training.epochs, epochs_done=len(model.history), task=dataset.target.task, loss=dataset.loss,
-        init_from=str(init) if init is not None else None))
+        init_from=str(init) if init is not None else None, history=list(model.history)))
+    if tracker.run_id is not None:
+        model.provenance.mlflow_run_id = tracker.run_id  # in every checkpoint too: a resume continues the run
 
     def checkpoint(epoch: int) -> None:
         assert ckpt is not None
@@ -226,6 +243,7 @@ def _train(config: Config, dataset: Dataset, rng: np.random.Generator, base: Mod
         final["validation"] = model.score(dataset.validation.chunks())
     result = TrainResult(model, path, time.perf_counter() - started, final, best_epoch, loop.stopped_early)
     _save(result, config, path, ckpt, resume, missed_bars(require or {}, result.summary()))
+    tracker.finish(result.summary(), model, path)
     return result
 
 
@@ -239,6 +257,7 @@ def _resume(config: Config, base: Model, model: Model, loop: Loop, resolved: dic
         callback.on_warning(f"resuming with a changed config ({', '.join(changed[:4])}); the result will "
                             "differ from an uninterrupted run")
     model.history = list(base.history)
+    model.provenance.mlflow_run_id = base.provenance.mlflow_run_id
     if model.diagnostics is not None and base.diagnostics is not None:
         model.diagnostics.epochs = list(base.diagnostics.epochs)
     loop.load_state(base.training)
