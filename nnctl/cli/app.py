@@ -16,25 +16,27 @@ from types import ModuleType
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.markup import escape
 from typer.core import TyperCommand, TyperGroup
 
 from nnctl._version import __version__
 from nnctl.cli.catalog import COMMANDS
-from nnctl.cli.render import silence, stderr
+from nnctl.cli.coerce import convert_without_pydantic
+from nnctl.cli.console import escape, silence, stderr
 from nnctl.errors import NnctlError, TrainingInterrupted
 
 _Function = TypeVar("_Function", bound=Callable[..., Any])
 
 
 class _FlagsTakeNoValue:
-    """--help shows no value placeholder after a flag: Typer (0.29) writes `--quiet <bool>`, as if it took one."""
+    """--help shows no value placeholder after a flag: Typer (0.29) writes `--quiet <bool>`, as if it took one.
+    And values are converted without pydantic where they can be (`nnctl.cli.coerce`)."""
 
     def get_params(self, ctx: Any) -> list[Any]:
         params: list[Any] = super().get_params(ctx)  # type: ignore[misc]
         for param in params:
             if getattr(param, "is_flag", False) and param.metavar is None:
                 param.metavar = ""  # shown as the placeholder; a flag's errors name its option, never this
+        convert_without_pydantic(params)
         return params
 
 
