@@ -18,9 +18,10 @@ from typer._coercion import build_runtime_param
 from typer.testing import CliRunner
 
 import nnctl.cli
-from conftest import ROOT, iris_config
 from nnctl.cli.app import Format, app
 from nnctl.cli.catalog import COMMANDS
+
+from conftest import ROOT, iris_config
 
 ENV = {"COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb"}
 HELP_NEVER_IMPORTS = ["numpy", "pandas", "pydantic", "yaml", "rich.markdown", "markdown_it", "rich.traceback",
