@@ -30,7 +30,8 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# whole-process start-up medians of the commands pipelines run; exits 1 if a goal is missed
+# whole-process start-up of the commands pipelines run, as ratios to a bare `python -c "import numpy"` run in the
+# same rounds (median of 15); exits 1 if a goal is missed
 startup: $(STAMP)
 	$(BIN)/python benchmarks/startup.py
 

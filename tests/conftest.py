@@ -7,6 +7,12 @@ import numpy as np
 import pytest
 import yaml
 
+from nnctl.cli.catalog import load_all
+
+# Tests walk every command (`typer.main.get_command(app).commands`); `nnctl` itself imports a command's module
+# only when that command runs (tests/cli/test_catalog.py covers that path, in fresh processes).
+load_all()
+
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ROOT / "datasets"
 CONFIGS = ROOT / "configs"

@@ -10,7 +10,8 @@ from conftest import ROOT
 
 _SCRIPT = """
 import io, nnctl
-from nnctl.cli import app  # the CLI imports every layer
+from nnctl.cli.catalog import load_all
+load_all()  # every command module: the CLI imports every layer
 class Quiet(nnctl.Callback):
     pass
 config = nnctl.load_config("configs/iris.yaml", ["training.epochs=1", "data.cache=false"])

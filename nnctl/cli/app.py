@@ -12,36 +12,127 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
+from types import ModuleType
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.markup import escape
 from typer.core import TyperCommand, TyperGroup
 
 from nnctl._version import __version__
-from nnctl.cli.render import silence, stderr
+from nnctl.cli.catalog import COMMANDS
+from nnctl.cli.coerce import convert_without_pydantic
+from nnctl.cli.console import escape, silence, stderr
 from nnctl.errors import NnctlError, TrainingInterrupted
 
 _Function = TypeVar("_Function", bound=Callable[..., Any])
 
 
 class _FlagsTakeNoValue:
-    """--help shows no value placeholder after a flag: Typer (0.29) writes `--quiet <bool>`, as if it took one."""
+    """--help shows no value placeholder after a flag: Typer (0.29) writes `--quiet <bool>`, as if it took one.
+    And values are converted without pydantic where they can be (`nnctl.cli.coerce`)."""
 
     def get_params(self, ctx: Any) -> list[Any]:
         params: list[Any] = super().get_params(ctx)  # type: ignore[misc]
         for param in params:
             if getattr(param, "is_flag", False) and param.metavar is None:
                 param.metavar = ""  # shown as the placeholder; a flag's errors name its option, never this
+        convert_without_pydantic(params)
         return params
 
 
-class _Command(_FlagsTakeNoValue, TyperCommand):
+class _LightHelp:
+    """Help is rendered by `typer.rich_utils`, which imports rich.markdown (with markdown_it and pygments) and
+    rich.traceback (with rich.pretty and attrs) at its top, for a markup mode and pretty tracebacks nnctl does not
+    use: about half of `nnctl --help`'s imports. It is imported with stand-ins for those two modules that import
+    the real one if ever used."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        _import_rich_utils()
+        super().format_help(ctx, formatter)  # type: ignore[misc]
+
+
+class _Command(_LightHelp, _FlagsTakeNoValue, TyperCommand):
     pass
 
 
-class _Group(_FlagsTakeNoValue, TyperGroup):
-    pass
+class _Stub(TyperCommand):
+    """A command whose module is not imported yet: its name and summary, for the command list of --help."""
+
+
+class _Group(_LightHelp, _FlagsTakeNoValue, TyperGroup):
+    """Commands are imported when run (`nnctl.cli.catalog`): until then each is a `_Stub` in the list."""
+
+    def __init__(self, *args: Any, commands: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        loaded = dict(commands or {})
+        listed = {name: loaded.pop(name, None) or _Stub(name=name, help=entry.summary)
+                  for name, entry in COMMANDS.items()}
+        super().__init__(*args, commands={**listed, **loaded}, **kwargs)
+        self._listing = False
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = self.commands.get(cmd_name)
+        if isinstance(command, _Stub) and not self._listing:
+            command = self.commands[cmd_name] = _load(cmd_name)
+        return command
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self._listing = True  # the list shows the stubs' summaries; no command module is imported for it
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+
+def _load(name: str) -> Any:
+    """Import the module of command `name` and convert its registration into a click command."""
+    import importlib
+
+    importlib.import_module(COMMANDS[name].module)
+    for info in app.registered_commands:
+        assert info.callback is not None
+        if (info.name or typer.main.get_command_name(info.callback.__name__)) == name:
+            return typer.main.get_command_from_info(info, pretty_exceptions_short=app.pretty_exceptions_short,
+                                                    rich_markup_mode=app.rich_markup_mode)
+    raise AssertionError(f"nnctl.cli.catalog: {COMMANDS[name].module} registers no command {name!r}")
+
+
+def _import_rich_utils() -> None:
+    if "typer.rich_utils" in sys.modules:
+        return
+    stand_ins = {module: _stand_in(module, name) for module, name in (("rich.markdown", "Markdown"),
+                                                                        ("rich.traceback", "Traceback"))
+                 if module not in sys.modules}
+    sys.modules.update(stand_ins)
+    try:
+        import typer.rich_utils  # noqa: F401
+    finally:
+        for module, stand_in in stand_ins.items():
+            if sys.modules.get(module) is stand_in:
+                del sys.modules[module]  # anyone else importing it gets the real module
+
+
+def _stand_in(module: str, name: str) -> ModuleType:
+    stand_in = ModuleType(module)
+    setattr(stand_in, name, _Deferred(name, (), {"_target": (module, name)}))
+    return stand_in
+
+
+class _Deferred(type):
+    """The class of a stand-in: calling it or reading one of its attributes imports the real class."""
+
+    _target: tuple[str, str]
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        return cls._real()(*args, **kwargs)
+
+    def __getattr__(cls, attr: str) -> Any:
+        return getattr(cls._real(), attr)
+
+    def _real(cls) -> Any:
+        import importlib
+
+        module, name = cls._target
+        return getattr(importlib.import_module(module), name)
 
 
 class _Typer(typer.Typer):

@@ -1,7 +1,8 @@
 """The core commands: train, predict, evaluate, check, inspect, init, schema.
 
-Each is a typed signature, a docstring (its --help) and a call into the library. Library modules are imported
-inside each command, so `nnctl --help` pays for neither NumPy nor pandas, and a small `predict` not for pandas.
+Each is a typed signature, a docstring (its --help) and a call into the library. Library modules (and the
+rich tables of `nnctl.cli.render`) are imported inside each command, so `nnctl --help` pays for neither NumPy nor
+pandas, and a small `predict` not for pandas, pydantic or rich.
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from nnctl.cli.app import Format, LogFormat, app, errors, exit_130_on_interrupt
-from nnctl.cli.render import cv_table, scores_table, show_description, show_model, stderr, summary_table
+from nnctl.cli.console import escape, stderr
 from nnctl.errors import InputError, ModelFileError, TrainingInterrupted
 
 if TYPE_CHECKING:
@@ -71,6 +71,7 @@ def train(
     With --resume, continue an interrupted run exactly; with --init, fine-tune a trained model on the
     config's data. A run that misses a --fail-under bar is saved as OUTPUT.failed.npz, never over OUTPUT."""
     from nnctl.cli.progress import Reporter
+    from nnctl.cli.render import summary_table
     from nnctl.config.load import load_config
     from nnctl.training.run import train as run
 
@@ -226,6 +227,7 @@ def cv(
 
     Classification folds are stratified by class; --group keeps groups whole. Prints each fold's validation
     metrics and their mean ± sd (sample standard deviation)."""
+    from nnctl.cli.render import cv_table
     from nnctl.config.load import load_config
     from nnctl.errors import TrainingError
     from nnctl.files import replace_on_success
@@ -290,6 +292,7 @@ def evaluate(
 
     With --plot, the PNG is written (replaced only when complete) before the scores are printed, so a
     plot that cannot be written prints no scores."""
+    from nnctl.cli.render import scores_table
     from nnctl.dialect import Settings
     from nnctl.inference.predict import evaluation
     from nnctl.model.model import load_model
@@ -326,6 +329,7 @@ def check(
                                                    help="Override a config key.")] = None,
 ) -> None:
     """Validate a config and show the network it builds and how it would train, without training."""
+    from nnctl.cli.render import show_description
     from nnctl.config.load import load_config
     from nnctl.training.setup import describe
 
@@ -341,6 +345,7 @@ def inspect(
     json_: Annotated[bool, typer.Option("--json", help="Print the model's metadata as JSON.")] = False,
 ) -> None:
     """Show what a model file holds: architecture, preprocessing, classes, training history."""
+    from nnctl.cli.render import show_model
     from nnctl.model.model import load_model
 
     with errors():

@@ -16,7 +16,8 @@ from typing import Any
 from rich.markup import escape
 from rich.text import Text
 
-from nnctl.cli.render import fmt, silence, stderr
+from nnctl.cli.console import silence
+from nnctl.cli.render import fmt, stderr
 from nnctl.training.events import Callback, EpochStats, StartInfo
 
 RESERVED = 3  # columns the live line leaves free: the terminal echoes ^C there, and must not wrap the line

@@ -54,13 +54,6 @@ def sparkline(values: Sequence[float], width: int = 60) -> str:
                    for v in values)
 
 
-def silence(fd: int) -> None:
-    """Point a closed pipe's file descriptor at /dev/null, so later writes (and Python's exit) do not fail."""
-    import os
-
-    os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
-
-
 def summary_table(summary: dict[str, Any]) -> None:
     table = Table(title="training summary", show_header=False, title_justify="left")
     table.add_column(style="bold")
