@@ -34,9 +34,7 @@ COMMANDS: dict[str, Entry] = {
                   "optimizer chosen from the data."),
     "schema": Entry("nnctl.cli.commands", "Print the config's JSON Schema, for editors that validate and complete "
                     "YAML."),
-    "doctor": Entry("nnctl.cli.doctor", "Diagnose a training run: unscaled inputs, constant features, dead or "
-                    "saturated units, a learning rate too\nlow or too high, exploding or vanishing gradients, "
-                    "overfitting, underfitting."),
+    "doctor": Entry("nnctl.cli.doctor", "Diagnose a training run, and say what to fix."),
     "explain": Entry("nnctl.cli.explain", "One row's journey through the network: its inputs, each layer, the "
                      "output and backpropagation."),
     "sweep": Entry("nnctl.cli.extras", "Train a config over a grid or random search space, trials in parallel on "

@@ -38,8 +38,10 @@ def doctor(
     json_: Annotated[bool, typer.Option("--json", help="Print {\"diagnoses\": [{code, message, evidence}]} on "
                                         "stdout.")] = False,
 ) -> None:
-    """Diagnose a training run: unscaled inputs, constant features, dead or saturated units, a learning rate too
-    low or too high, exploding or vanishing gradients, overfitting, underfitting.
+    """Diagnose a training run, and say what to fix.
+
+    Unscaled inputs, constant features, dead or saturated units, a learning rate too low or too high, exploding
+    or vanishing gradients, overfitting, underfitting.
 
     Each finding is its code, what is wrong with the numbers behind it, and the config key to change. Exit 1
     when anything is found (so CI can gate on it), 0 when nothing is."""
