@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -21,6 +20,8 @@ from nnctl.cli.app import app, errors
 from nnctl.errors import InputError
 
 if TYPE_CHECKING:
+    import socket
+
     from starlette.types import ASGIApp
 
     from nnctl.serve.app import ServeOptions
@@ -46,7 +47,7 @@ def log(line: str) -> None:
 
 @app.command()
 def serve(
-    models: Annotated[list[Path], typer.Argument(metavar="MODEL...", help="Model files (.npz) to serve, each "
+    models: Annotated[list[Path], typer.Argument(metavar="MODEL", help="Model files (.npz) to serve, each "
                                                  "named by its file stem.", show_default=False)],
     host: Annotated[str, typer.Option("--host", help="Address to listen on (0.0.0.0: every interface).")]
     = "127.0.0.1",
@@ -95,6 +96,8 @@ def worker_app() -> ASGIApp:
 
 
 def _bind(host: str, port: int) -> socket.socket:
+    import socket  # not at import time: `nnctl --help` does not pay for it
+
     try:
         info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
