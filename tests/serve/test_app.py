@@ -298,9 +298,34 @@ def test_ctrl_c_exits_0(folder, models):
 @pytest.mark.parametrize("args, message", [
     (["missing.npz"], "error: missing.npz: model file not found"),
     (["IRIS", "--max-body", "lots"], "error: --max-body lots: expected a size like 10MB"),
+    (["IRIS", "IRIS"], "error: IRIS: another model is also named 'iris'"),
 ])
 def test_bad_arguments_exit_2_with_one_line(folder, models, args, message):
-    args = [str(folder / "iris.npz") if a == "IRIS" else a for a in args]
-    done = subprocess.run([sys.executable, "-m", "nnctl", "serve", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60)
-    assert done.returncode == 2 and done.stderr.startswith(message) and done.stderr.count("\n") == 1
+    from typer.testing import CliRunner
+
+    from nnctl.cli import app
+
+    path = str(folder / "iris.npz")
+    result = CliRunner().invoke(app, ["serve", *(path if a == "IRIS" else a for a in args)])
+    assert result.exit_code == 2 and result.output.startswith(message.replace("IRIS", path))
+    assert result.output.count("\n") == 1
+
+
+def test_workers_share_the_port_and_stop_on_sigterm(folder, models):
+    served = Server(str(folder / "iris.npz"), "--workers", "2")
+    assert served.startup.endswith(" with 2 workers")
+    answers = {_post(served, "/predict", json.dumps([ROW])).text for _ in range(10)}
+    assert answers == {json.dumps({"predictions": _jsonl_predict(models["iris"], [ROW])})}
+    assert served.stop() == 0
+
+
+def test_without_the_serve_extra_it_says_how_to_install_it(monkeypatch, folder, models):
+    from typer.testing import CliRunner
+
+    from nnctl.cli import app
+
+    monkeypatch.setitem(sys.modules, "fastapi", None)  # import fastapi raises ImportError
+    result = CliRunner().invoke(app, ["serve", str(folder / "iris.npz")])
+    assert result.exit_code == 2
+    assert "nnctl serve needs the 'fastapi' package, which is not installed; install it with: pip install " \
+           "'nnctl[serve]'" in result.output
