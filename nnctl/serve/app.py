@@ -30,6 +30,20 @@ from nnctl.serve.metrics import CONTENT_TYPE, Metrics
 from nnctl.serve.registry import Served, Slot, Watcher
 from nnctl.serve.rows import JSON, SOURCE, Answer, Options, RequestError, answer, media_type
 
+# what /docs shows for the predict routes, whose handlers read the raw body (no pydantic model per row)
+PREDICT_OPENAPI: dict[str, Any] = {
+    "requestBody": {"required": True, "content": {
+        JSON: {"schema": {"anyOf": [{"type": "array", "items": {"type": "object"}},
+                                    {"type": "object", "properties": {"rows": {"type": "array",
+                                                                               "items": {"type": "object"}}}}]},
+               "example": [{"column": 1.0}]},
+        "text/csv": {"schema": {"type": "string"}, "example": "column\n1.0\n"}}},
+    "parameters": [
+        {"name": "proba", "in": "query", "schema": {"type": "boolean", "default": False},
+         "description": "add one proba_<class> value per class, as predict --proba"},
+        {"name": "threshold", "in": "query", "schema": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+         "description": "two-class models: the second class when its probability is at least this"}],
+}
 THREAD_FROM = 64 * 1024  # body bytes from which a request is predicted on a worker thread
 ROWS_KEY = "nnctl.rows"  # the scope key a predict handler leaves its row count under, for the access log
 
@@ -113,11 +127,12 @@ def create_app(options: ServeOptions, slots: dict[str, Slot], log: Callable[[str
         request.scope[ROWS_KEY] = result.rows
         return Response(result.body, 200, media_type=result.media_type)
 
-    @app.post("/predict", summary="Predict with the model (when one is served)")
+    @app.post("/predict", summary="Predict with the model (when one is served)", openapi_extra=PREDICT_OPENAPI)
     async def predict(request: Request) -> Response:
         return await predict_with(None, request)
 
-    @app.post("/models/{name}/predict", summary="Predict with the model named NAME (its file stem)")
+    @app.post("/models/{name}/predict", summary="Predict with the model named NAME (its file stem)",
+              openapi_extra=PREDICT_OPENAPI)
     async def predict_named(name: str, request: Request) -> Response:
         return await predict_with(name, request)
 

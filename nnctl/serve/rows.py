@@ -87,10 +87,11 @@ def answer(model: Model, body: bytes, kind: str, options: Options) -> Answer:
         return _csv_answer(model, body, options)
     records = parse_records(body)
     items, warnings = predict_records(model, records, options)
-    document: dict[str, Any] = {"predictions": items}
+    # each item is the text predict prints for its row, so the body is built as text, not dumped again
+    text = '{"predictions": [' + ", ".join(items) + "]"
     if warnings:
-        document["warnings"] = warnings
-    return Answer(json.dumps(document).encode(), JSON, len(items), warnings)
+        text += ', "warnings": ' + json.dumps(warnings)
+    return Answer((text + "}").encode(), JSON, len(items), warnings)
 
 
 def parse_records(body: bytes) -> list[dict[str, Any]]:
@@ -107,10 +108,7 @@ def parse_records(body: bytes) -> list[dict[str, Any]]:
     if not isinstance(data, list):
         raise RequestError(f"{SOURCE}: expected a list of records or {{\"rows\": [...]}}, got "
                            f"{_json_type(data)}", 422)
-    for number, record in enumerate(data, 1):
-        if type(record) is not dict:
-            raise RequestError(f"{SOURCE}: line {number}: expected a JSON object, got {_json_type(record)}", 422)
-    return data
+    return data  # its items are checked to be objects as their columns are taken (`records_chunk`)
 
 
 def records_chunk(records: list[dict[str, Any]], columns: Sequence[str]) -> RawChunk:
@@ -120,22 +118,38 @@ def records_chunk(records: list[dict[str, Any]], columns: Sequence[str]) -> RawC
     for column in columns:
         try:
             values[column] = [record[column] for record in records]
-        except KeyError:
-            number, record = next((i, r) for i, r in enumerate(records, 1) if column not in r)
-            require_names(list(record), columns, f"{SOURCE}: line {number}", "", "key")
+        except (KeyError, TypeError, IndexError):
+            for number, record in enumerate(records, 1):
+                if type(record) is not dict:
+                    raise RequestError(f"{SOURCE}: line {number}: expected a JSON object, got "
+                                       f"{_json_type(record)}", 422) from None
+                if column not in record:
+                    require_names(list(record), columns, f"{SOURCE}: line {number}", "", "key")
+            raise
     return RawChunk(values, list(range(1, len(records) + 1)))
 
 
-def predict_records(model: Model, records: list[dict[str, Any]],
-                    options: Options) -> tuple[list[dict[str, Any]], list[str]]:
-    """One object per record, as `predict --format jsonl` prints it, and predict's warnings (unseen categories)."""
+def predict_records(model: Model, records: list[dict[str, Any]], options: Options) -> tuple[list[str], list[str]]:
+    """Per record, the JSON text `predict --format jsonl` prints for it (the same bytes), and predict's warnings
+    (unseen categories)."""
     chunk = records_chunk(records, model.preprocessor.names)
     unseen = Unseen()
     columns = predict_chunk(model, chunk, SOURCE, proba=options.proba, threshold=options.threshold, unseen=unseen)
     header = output_columns(model, proba=options.proba)
-    columns = [[json_value(v) for v in column] for column in columns]
-    items = [dict(zip(header, values, strict=True)) for values in zip(*columns, strict=True)]
-    return items, unseen.warnings(SOURCE, model.preprocessor)
+    # one %s per column, after its key as json.dumps writes it (", " and ": " separators)
+    pattern = "{" + ", ".join(json.dumps(key).replace("%", "%%") + ": %s" for key in header) + "}"
+    texts = [_encoded(column) for column in columns]
+    return [pattern % values for values in zip(*texts, strict=True)], unseen.warnings(SOURCE, model.preprocessor)
+
+
+def _encoded(values: list[Any]) -> list[str]:
+    """Each value as json.dumps writes it in predict's line: floats to 6 significant digits (`json_value`)."""
+    if values and all(type(v) is float for v in values):
+        # one json.dumps of the whole list, in C; a float's text never holds ", "
+        return json.dumps([json_value(v) for v in values])[1:-1].split(", ")
+    known: dict[tuple[type, Any], str] = {}  # labels repeat: encode each once (by type too: 1, 1.0 and True differ)
+    return [known[k] if (k := (type(v), v)) in known else known.setdefault(k, json.dumps(json_value(v)))
+            for v in values]
 
 
 def _csv_answer(model: Model, body: bytes, options: Options) -> Answer:

@@ -195,6 +195,9 @@ def test_model_describes_columns_classes_and_training(server, models):
     assert [m["name"] for m in server.client.get("/models").json()["models"]] == ["iris", "mpg", "broken"]
     assert server.client.get("/model").status_code == 404  # several models: name one
     assert server.client.get("/docs").status_code == 200  # FastAPI's OpenAPI page
+    spec = server.client.get("/openapi.json").json()["paths"]["/models/{name}/predict"]["post"]
+    assert set(spec["requestBody"]["content"]) == {"application/json", "text/csv"}
+    assert {"name", "proba", "threshold"} <= {p["name"] for p in spec["parameters"]}
 
 
 def test_metrics_count_requests_rows_latency_and_errors(server):

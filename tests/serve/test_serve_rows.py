@@ -105,12 +105,31 @@ def test_missing_and_wrong_typed_columns_are_named(models):
 
 @pytest.mark.parametrize("body, status, fragment", [
     (b"[{", 400, "not valid JSON (Expecting property name"), (b"\xff", 400, "not valid JSON"),
-    (b'{"row": []}', 422, "got an object"), (b"[1, 2]", 422, "line 1: expected a JSON object, got a number"),
-    (b'"text"', 422, "got a string")])
+    (b'{"row": []}', 422, "got an object"), (b'"text"', 422, "got a string")])
 def test_bodies_that_are_not_records(body, status, fragment):
     with pytest.raises(RequestError, match=None) as caught:
         parse_records(body)
     assert caught.value.status == status and fragment in str(caught.value)
+
+
+@pytest.mark.parametrize("body, fragment", [
+    (b"[1, 2]", "request: line 1: expected a JSON object, got a number"),
+    (b'[{"sepal_length": 1, "sepal_width": 1, "petal_length": 1, "petal_width": 1}, ["x"]]',
+     "request: line 2: expected a JSON object, got a list")])
+def test_records_that_are_not_objects(models, body, fragment):
+    with pytest.raises(RequestError, match=fragment.replace("[", r"\[")) as caught:
+        answer(models["iris"], body, JSON, Options())
+    assert caught.value.status == 422
+
+
+def test_items_are_predicts_lines_byte_for_byte(models):
+    model = models["cancer"]
+    records = _records("breast_cancer.csv", model.preprocessor.names, 50)
+    text = "".join(json.dumps(r) + "\n" for r in records)
+    out = io.StringIO()
+    predict(model, io.BytesIO(text.encode()), out, fmt="jsonl", input_format="jsonl", proba=True)
+    body = answer(model, json.dumps(records).encode(), JSON, Options(proba=True)).body.decode()
+    assert body == '{"predictions": [' + ", ".join(out.getvalue().splitlines()) + "]}"
 
 
 def test_a_threshold_needs_two_classes(models):
