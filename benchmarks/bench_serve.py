@@ -119,6 +119,7 @@ def main() -> int:
         uvloop.install()
     except ImportError:
         pass
+    load_before = os.getloadavg()[0]
     rng = random.Random(0)
     rows = [{name: round(rng.uniform(0.1, 8.0), 1) for name in FEATURES} for _ in range(1000)]
     with tempfile.TemporaryDirectory() as folder:
@@ -142,7 +143,8 @@ def main() -> int:
     print(f"single-row JSON, {args.clients} keep-alive clients, {wall:.1f} s: {len(latencies):,} requests, "
           f"{rate:,.0f} req/s, p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, {len(errors)} errors")
     print(f"  CPU over the load phase: server {server_cpu:.1f} s ({server_cpu / wall:.0%} of a core), clients "
-          f"{client_cpu:.1f} s ({client_cpu / wall:.0%}), on {os.cpu_count()} cores")
+          f"{client_cpu:.1f} s ({client_cpu / wall:.0%}), on {os.cpu_count()} cores; load average before the run "
+          f"{load_before:.1f} (above ~0.5, other processes share the cores and the figures are lower)")
     print(f"one JSON request of {args.rows:,} rows: status {status}, {seconds:.2f} s (send, predict, receive), "
           f"{rows_rate:,.0f} rows/s")
     for error in errors[:3]:

@@ -119,7 +119,7 @@ def _bind(host: str, port: int) -> socket.socket:
 def _config(app: Any, **extra: Any) -> Any:
     import uvicorn
 
-    # uvloop and httptools when installed (uvicorn[standard], the serve extra): about twice the requests per second
+    # uvicorn picks uvloop and httptools (C) when installed: uvicorn[standard], in the serve extra
     return uvicorn.Config(app, log_level="warning", access_log=False, server_header=False, timeout_graceful_shutdown=30,
                           **extra)
 
