@@ -332,3 +332,17 @@ def test_without_the_serve_extra_it_says_how_to_install_it(monkeypatch, folder, 
     assert result.exit_code == 2
     assert "nnctl serve needs the 'fastapi' package, which is not installed; install it with: pip install " \
            "'nnctl[serve]'" in result.output
+
+
+def test_a_port_in_use_exits_2_naming_it(folder, models):
+    from typer.testing import CliRunner
+
+    from nnctl.cli import app
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(app, ["serve", str(folder / "iris.npz"), "--port", str(port)])
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: --port {port}: cannot listen on 127.0.0.1:{port} (Address already in use)")
