@@ -150,3 +150,11 @@ def test_query_options_and_media_types():
     assert caught.value.status == 415
     with pytest.raises(RequestError, match="content type none"):
         media_type(None)
+
+
+def test_no_rows_is_an_empty_answer(models):
+    model = models["iris"]
+    assert answer(model, b"[]", JSON, Options(True)).body == b'{"predictions": []}'
+    assert answer(model, b'{"rows": []}', JSON, Options()).rows == 0
+    header = ",".join(model.preprocessor.names).encode() + b"\n"
+    assert answer(model, header, CSV, Options()).body == b"species\n"  # the header, as predict writes it
