@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 RESULTS_STAMP := $(VENV)/.results-installed
 
-.PHONY: install train test pytest lint startup bench bench-streaming results clean
+.PHONY: install train test pytest lint startup bench bench-streaming bench-serve results clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ bench: $(BENCH_STAMP)
 # streaming training on a ~3 GB CSV (written once to benchmarks/data/) under a 1.5 GiB address-space limit
 bench-streaming: $(STAMP)
 	$(BIN)/python benchmarks/streaming.py
+
+# `nnctl serve` on loopback: 32 keep-alive clients sending single-row requests, then one 100,000-row request;
+# exits 1 if a goal is missed (>= 1,000 req/s, p99 <= 50 ms, no errors; >= 150,000 rows/s)
+bench-serve: $(STAMP)
+	$(BIN)/python benchmarks/bench_serve.py
 
 $(RESULTS_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,results]'

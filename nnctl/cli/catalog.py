@@ -45,6 +45,8 @@ COMMANDS: dict[str, Entry] = {
     "importance": Entry("nnctl.cli.importance", "Rank a model's raw columns by permutation importance on a "
                         "labelled CSV."),
     "lr-find": Entry("nnctl.cli.lr_find", "Find a learning rate with the range test, and suggest one."),
+    "serve": Entry("nnctl.cli.serve", "Serve models over HTTP: POST /predict (JSON records or CSV) answers as "
+                   "`nnctl predict` would."),
 }
 
 

@@ -97,7 +97,7 @@ def predict(model: Model, source: IO[Any], out: IO[str], *, name: str = "<stdin>
             writer.writerows(zip(*(_csv_cells(c) for c in columns), strict=True))
         else:
             for values in zip(*columns, strict=True):
-                out.write(json.dumps(dict(zip(header, map(_json_value, values), strict=True))) + "\n")
+                out.write(json.dumps(dict(zip(header, map(json_value, values), strict=True))) + "\n")
         out.flush()
         rows, first = rows + chunk.n, False
     for line in unseen.warnings(name, model.preprocessor):
@@ -112,7 +112,8 @@ def _csv_cells(values: list[Any]) -> list[Any]:
     return ["" if v is None else v for v in values]
 
 
-def _json_value(value: Any) -> Any:
+def json_value(value: Any) -> Any:
+    """A value as `predict --format jsonl` writes it: floats to 6 significant digits, the rest as they are."""
     return float(f"{value:.6g}") if isinstance(value, float) else value
 
 
