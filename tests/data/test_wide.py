@@ -145,3 +145,27 @@ def test_predict_parses_a_wide_file_in_few_blocks(wide, monkeypatch):
     assert sum(chunk.n for chunk in chunks if chunk.block is not None) > 0.7 * 20 * len(frame)  # one array each
     last = chunks[-1].columns["x7"]  # the file ends with the frame's rows, in order
     assert isinstance(last, np.ndarray) and np.array_equal(last[-len(frame):], frame["x7"].to_numpy())
+
+
+def test_the_starter_decides_number_columns_from_one_block(tmp_path, lookups, monkeypatch):
+    from nnctl.data import starter
+
+    path = tmp_path / "s.csv"
+    path.write_text("id,a,b,gone,t,y\n" + "".join(f"{i},{i % 3},{'' if i % 4 else 1.5},,x{i % 2},{i % 2}\n"
+                                                   for i in range(60)))
+    text = starter.starter_config(path, "y", tmp_path)
+    assert "left out id: counts the rows (0, 1, ...), an identifier" in text
+    assert "left out gone: entirely empty" in text and "- b  " in text and "45 missing values, imputed" in text
+    assert not {"id", "a", "b", "gone"} & {key for key in lookups if isinstance(key, str)}  # no number column alone
+    monkeypatch.setattr(starter, "number_columns", lambda frame, columns: [])  # every column on its own
+    assert starter.starter_config(path, "y", tmp_path) == text
+
+
+def test_plain_names_are_written_without_the_yaml_emitter():
+    from nnctl.config import safe_yaml
+
+    names = ["x0", "gene_17", "_id", "A", "yes", "Y", "No", "off", "ON", "null", "Null", "true", "FALSE", "n", "1e3",
+             "x-1", "a b", "é", "x.y", "0x1F", "inf", ".nan", "y_"]
+    emitted = {name: safe_yaml.yaml.dump([name], Dumper=safe_yaml._Dumper, default_flow_style=True,
+                                         width=1 << 30, allow_unicode=True).strip()[1:-1] for name in names}
+    assert {name: safe_yaml.dump_scalar(name) for name in names} == emitted
