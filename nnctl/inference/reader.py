@@ -40,7 +40,8 @@ from nnctl.model.columns import require_names
 _READ_SIZE = 1 << 20  # read1() returns what is there: a slow pipe still yields line by line
 _WIDE_READ = 1 << 26  # the most a read of a wide file gathers (64 MB): room for _BLOCK_ROWS rows of 64 KB
 _BLOCK_ROWS = 1000  # rows a read aims at: each block costs a parser call whose set-up grows with the columns
-_PANDAS_FROM = 1 << 19  # bytes in a block from which the numeric fast path parses with pandas
+_PANDAS_FROM = 1 << 19  # bytes in a block from which the numeric fast path parses with pandas (when narrow:
+_PANDAS_COLUMNS = 256  # pandas' set-up costs ~70 µs a column, NumPy's parser gives wide data one 2-D array at once)
 
 
 @dataclass
@@ -220,9 +221,8 @@ def _numbers(block: list[str], usecols: list[int], text: str, dialect: Dialect) 
     (a missing or non-numeric value, a blank line)."""
     comma = dialect.decimal == "," and dialect.delimiter != ","  # quoted in a comma-separated block: not here
     try:
-        if len(text) >= _PANDAS_FROM:
-            # pandas' C parser is twice NumPy's speed; its import (0.3 s) only pays off on a big input
-            import pandas as pd
+        if len(text) >= _PANDAS_FROM and len(usecols) <= _PANDAS_COLUMNS:
+            import pandas as pd  # faster on long narrow data; its import (0.3 s) pays off on a big input
 
             frame = pd.read_csv(io.StringIO(text), header=None, usecols=usecols, dtype=np.float64, na_filter=False,
                                 skip_blank_lines=False, sep=dialect.delimiter, decimal=dialect.decimal)
