@@ -169,3 +169,17 @@ def test_plain_names_are_written_without_the_yaml_emitter():
     emitted = {name: safe_yaml.yaml.dump([name], Dumper=safe_yaml._Dumper, default_flow_style=True,
                                          width=1 << 30, allow_unicode=True).strip()[1:-1] for name in names}
     assert {name: safe_yaml.dump_scalar(name) for name in names} == emitted
+
+
+def test_a_wide_file_is_read_in_one_piece(wide, monkeypatch):
+    path, frame = wide
+    seen: list[object] = []
+    original = pd.read_csv
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("low_memory", True))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(reader.pd, "read_csv", spy)
+    again = reader.read_csv(path)
+    assert seen == [False] and again.equals(frame)  # pieces of rows each cost a concatenation per column
