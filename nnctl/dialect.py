@@ -287,6 +287,8 @@ def _marks(values: Iterable[str]) -> dict[str, str] | None:
     empty field, NA, ?) say nothing."""
     marks: dict[str, str] = {}
     for value in values:
+        if value.isdigit() and value.isascii():  # a plain integer, the commonest value of wide data: no regex
+            continue
         if value in _GAPS or not any(c.isalnum() for c in value):
             continue
         for shape in ("plain", ".", ","):

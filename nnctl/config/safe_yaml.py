@@ -171,6 +171,10 @@ def parse(text: str) -> tuple[Any, Node | None]:
             loader.dispose()
 
 
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_WORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})  # YAML 1.1 reads these as values
+
+
 class _Dumper(yaml.SafeDumper):
     """Writes a string plain only when both YAML 1.2 (`parse`) and 1.1 (PyYAML's default, and many other tools)
     read it back as a string: `1e-3`, `yes` and `2024-01-01` are quoted."""
@@ -190,7 +194,13 @@ def dump(value: Any) -> str:
 
 
 def dump_scalar(value: Any) -> str:
-    """`value` on one line (flow style), as `KEY=VALUE` overrides write it: `parse` reads it back as `value`."""
+    """`value` on one line (flow style), as `KEY=VALUE` overrides write it: `parse` reads it back as `value`.
+
+    A name of letters, digits and underscores (a letter or underscore first) that is no YAML 1.1 boolean or null
+    is plain in every YAML: it is returned as it is, without the emitter's half a millisecond (a starter config of
+    100,000 columns names each)."""
+    if isinstance(value, str) and _PLAIN.fullmatch(value) and value.lower() not in _WORDS:
+        return value
     text = yaml.dump([value], Dumper=_Dumper, default_flow_style=True, sort_keys=False, allow_unicode=True,
                      width=1 << 30)
     return text.strip()[1:-1]

@@ -35,6 +35,7 @@ from nnctl.model.columns import require_names
 
 T = TypeVar("T")
 _EXTRA_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")  # pandas' C parser
+_WIDE_COLUMNS = 1000  # from this many columns a whole file is parsed in one piece (pandas' `low_memory=False`)
 _CHECKED_VALUES = 10_000  # distinct values of a text column checked for numbers with the other decimal mark
 
 
@@ -60,7 +61,10 @@ def read_csv(path: str | Path | IO[str], dialect: Dialect | None = None, **kwarg
     """Read a whole CSV with pandas in `dialect` (default: detected); any failure is a one-line DataError naming
     the file."""
     dialect = _dialect(path, dialect)
-    frame: pd.DataFrame = _guarded(path, lambda: pd.read_csv(path, **_options(dialect), **kwargs), dialect)
+    if dialect.head.split("\n", 1)[0].count(dialect.delimiter) >= _WIDE_COLUMNS:
+        kwargs.setdefault("low_memory", False)  # twice as fast on wide rows: no per-column concatenation of pieces
+    frame: pd.DataFrame = _consolidated(_guarded(path, lambda: pd.read_csv(path, **_options(dialect), **kwargs),
+                                                 dialect))
     _check_rows(frame, 0, path, dialect)
     check_header(frame.columns, str(path), dialect)
     _check_numbers(frame, str(path), dialect)
@@ -91,12 +95,21 @@ def read_csv_chunks(path: str | Path, chunk_rows: int, dtype: Mapping[str, Any] 
             frame = _guarded(path, lambda: next(reader, None), dialect)
             if frame is None:
                 return
+            frame = _consolidated(frame)
             _check_rows(frame, start, path, dialect)
             if start == 0:
                 check_header(frame.columns, str(path), dialect)
             _check_numbers(frame, str(path), dialect)
             start += len(frame)
             yield frame
+
+
+def _consolidated(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with one block per dtype: pandas' parser may hand a small file over as one block per column, and
+    then every row selection (`iloc`, a mask) costs a Python-level step per column. A frame already whole is
+    returned as it is (`_consolidate` is private, but has been pandas' own way to this for every version)."""
+    consolidate = getattr(frame, "_consolidate", None)
+    return consolidate() if callable(consolidate) else frame
 
 
 def _check_rows(frame: pd.DataFrame, start: int, path: object, dialect: Dialect) -> None:
@@ -111,10 +124,10 @@ def _check_numbers(frame: pd.DataFrame, name: str, dialect: Dialect) -> None:
     first rows showed none of them) would train as categories: an error naming `data.decimal` instead."""
     if dialect.settings.decimal is not None:
         return
-    for column in frame.columns:
-        series = frame[column]
-        if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+    for column, dtype in zip(frame.columns, frame.dtypes, strict=True):  # from the dtypes: no lookup per column
+        if pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
             continue
+        series = frame[column]
         example = misread_numbers([str(v) for v in series.dropna().unique()[:_CHECKED_VALUES]], dialect)
         if example is not None:
             raise misread_error(name, str(column), example, dialect)

@@ -184,8 +184,10 @@ def drop_unlabelled(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, int
 def apply_missing(frame: pd.DataFrame, features: list[str], missing: str, source: str) -> tuple[pd.DataFrame, int]:
     """`data.missing` on the feature columns: the rows kept, and how many `drop` dropped; `error` raises at the
     first gap (by row, then column), naming its column and line."""
+    if missing == "impute":  # gaps are filled: no need to look for them (a wide frame's isna is not free)
+        return frame, 0
     gaps = frame[features].isna().to_numpy()
-    if not gaps.any() or missing == "impute":
+    if not gaps.any():
         return frame, 0
     if missing == "error":
         row, column = np.argwhere(gaps)[0]

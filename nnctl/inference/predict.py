@@ -55,7 +55,8 @@ def predict_chunk(model: Model, chunk: RawChunk, source: str, *, proba: bool = F
     probability is at least `threshold`, else the model's stored threshold (`training.threshold`), else 0.5."""
     pre = model.preprocessor
     numeric = {spec.name for spec in pre.features if spec.kind == "numeric"}
-    X = pre.transform_columns(chunk.with_points(numeric), chunk.n, model.network.dtype, source, chunk.lines, unseen)
+    X = pre.transform_columns(chunk.with_points(numeric), chunk.n, model.network.dtype, source, chunk.lines, unseen,
+                              chunk.block)
     A = model.output(X)
     target = model.target
     if target.task != "classification":

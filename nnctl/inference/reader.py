@@ -34,10 +34,14 @@ from nnctl.dialect import (
     other_delimiter,
 )
 from nnctl.errors import DataError
+from nnctl.model.block import NumericBlock
 from nnctl.model.columns import require_names
 
 _READ_SIZE = 1 << 20  # read1() returns what is there: a slow pipe still yields line by line
-_PANDAS_FROM = 1 << 19  # bytes in a block from which the numeric fast path parses with pandas
+_WIDE_READ = 1 << 26  # the most a read of a wide file gathers (64 MB): room for _BLOCK_ROWS rows of 64 KB
+_BLOCK_ROWS = 1000  # rows a read aims at: each block costs a parser call whose set-up grows with the columns
+_PANDAS_FROM = 1 << 19  # bytes in a block from which the numeric fast path parses with pandas (when narrow:
+_PANDAS_COLUMNS = 256  # pandas' set-up costs ~70 µs a column, NumPy's parser gives wide data one 2-D array at once)
 
 
 @dataclass
@@ -48,6 +52,7 @@ class RawChunk:
     columns: Mapping[str, Sequence[Any] | np.ndarray]
     lines: list[int]
     decimal: str = "."
+    block: NumericBlock | None = None  # a block of plain numbers: every column at once, parsed in C
 
     @property
     def n(self) -> int:
@@ -76,6 +81,7 @@ class _Lines:
         self.ahead: list[str] = []  # text `head` read, for `blocks` to hand out
         self.partial = ""
         self.eof = False
+        self.read_size = _READ_SIZE  # wide rows read more at once (`widen`)
         try:
             self.fd: int | None = stream.fileno()
         except (OSError, AttributeError, ValueError):
@@ -84,10 +90,11 @@ class _Lines:
     def _read(self) -> str | None:
         """The text of one read of the input; None at its end."""
         read = getattr(self.stream, "read1", None) if self.binary else None
-        data = read(_READ_SIZE) if read is not None else self.stream.read(_READ_SIZE)
+        size = self.read_size
+        data = read(size) if read is not None else self.stream.read(size)
         # a fast pipe hands over 64 KB at a time: gather what is already there into one big block
-        while read is not None and data and len(data) < _READ_SIZE and not self.idle():
-            more = read(_READ_SIZE - len(data))
+        while read is not None and data and len(data) < size and not self.idle():
+            more = read(size - len(data))
             if not more:
                 break
             data += more
@@ -129,6 +136,11 @@ class _Lines:
             self.partial = parts.pop()
             if parts:
                 yield [part + "\n" for part in parts]
+
+    def widen(self, row_bytes: int) -> None:
+        """Rows of about `row_bytes` each: read enough at once for _BLOCK_ROWS of them (up to _WIDE_READ), so a file
+        of 100,000 columns is not parsed a few rows at a time, each time paying for every column."""
+        self.read_size = min(max(_READ_SIZE, row_bytes * _BLOCK_ROWS), _WIDE_READ)
 
     def idle(self) -> bool:
         """True when the input has nothing more ready right now (call it between blocks)."""
@@ -209,9 +221,8 @@ def _numbers(block: list[str], usecols: list[int], text: str, dialect: Dialect) 
     (a missing or non-numeric value, a blank line)."""
     comma = dialect.decimal == "," and dialect.delimiter != ","  # quoted in a comma-separated block: not here
     try:
-        if len(text) >= _PANDAS_FROM:
-            # pandas' C parser is twice NumPy's speed; its import (0.3 s) only pays off on a big input
-            import pandas as pd
+        if len(text) >= _PANDAS_FROM and len(usecols) <= _PANDAS_COLUMNS:
+            import pandas as pd  # faster on long narrow data; its import (0.3 s) pays off on a big input
 
             frame = pd.read_csv(io.StringIO(text), header=None, usecols=usecols, dtype=np.float64, na_filter=False,
                                 skip_blank_lines=False, sep=dialect.delimiter, decimal=dialect.decimal)
@@ -280,8 +291,10 @@ def _csv_chunks(lines: _Lines, name: str, columns: Sequence[str], chunk_rows: in
         raise dialect.error(f"{exc}; {other}") if other else exc from None
     index = [position[c] for c in columns]
     width = len(header)
+    lines.widen(sum(map(len, rows[0] if rows else header)) + width)
     if all_numeric and columns:
         fast.usecols, fast.width = index, width
+    block_index = {c: j for j, c in enumerate(columns)}
     sent = False
     _check_widths(rows, numbers, width, name, dialect)
     pending_rows, pending_numbers = rows, numbers
@@ -301,7 +314,8 @@ def _csv_chunks(lines: _Lines, name: str, columns: Sequence[str], chunk_rows: in
             if pending_rows:  # keep the rows in order
                 yield _chunk(pending_rows, pending_numbers, columns, index, dialect)
                 pending_rows, pending_numbers = [], []
-            yield RawChunk({c: values[:, j] for j, c in enumerate(columns)}, block_numbers, dialect.decimal)
+            parsed = NumericBlock(values, block_index)
+            yield RawChunk(_BlockColumns(parsed), block_numbers, dialect.decimal, parsed)
             sent = True
             continue
         _check_widths(values, block_numbers, width, name, dialect)
@@ -309,6 +323,22 @@ def _csv_chunks(lines: _Lines, name: str, columns: Sequence[str], chunk_rows: in
         pending_numbers += block_numbers
     if pending_rows or not sent:
         yield _chunk(pending_rows, pending_numbers, columns, index, dialect)
+
+
+class _BlockColumns(Mapping[str, np.ndarray]):
+    """A block's columns by name, each a view made when asked for (a wide block has 100,000 of them)."""
+
+    def __init__(self, block: NumericBlock) -> None:
+        self.block = block
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.block.values[:, self.block.index[name]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.block.index)
+
+    def __len__(self) -> int:
+        return len(self.block.index)
 
 
 def _check_widths(rows: list[list[str]], numbers: list[int], width: int, name: str, dialect: Dialect) -> None:

@@ -20,6 +20,7 @@ import numpy as np
 from nnctl._types import Array, IntArray
 from nnctl.errors import DataError
 from nnctl.model import dates
+from nnctl.model.block import NumericBlock, scale_block
 
 MISSING = "<missing>"  # the category that missing text values become under `missing: impute`
 # pandas' default `na_values` (pandas._libs.parsers.STR_NA_VALUES; a test keeps the two in step)
@@ -116,6 +117,13 @@ class FeatureSpec:
         # A constant column carries no information; dividing by 1 keeps it finite (and zero after centring).
         return cls(name, "numeric", center=center, scale=spread if spread > 0 else 1.0, fill=fill)
 
+    def to_dict(self) -> dict[str, Any]:
+        """`dataclasses.asdict(self)`, the same keys in the same order, without its deep copy (a hundred times
+        faster: a model of 100,000 columns writes its file in a fraction of a second)."""
+        return {"name": self.name, "kind": self.kind, "center": self.center, "scale": self.scale, "fill": self.fill,
+                "categories": list(self.categories), "order": self.order, "parts": list(self.parts),
+                "indicator": self.indicator}
+
     def texts(self, values: Sequence[Any] | np.ndarray) -> list[str]:
         """Raw values as the category strings training saw: missing -> MISSING, booleans as pandas wrote them."""
         boolish = bool(self.categories) and set(self.categories) <= {"True", "False", MISSING}
@@ -162,13 +170,22 @@ class Preprocessor:
 
     def transform_columns(self, columns: Mapping[str, Sequence[Any] | np.ndarray], n: int,
                           dtype: np.dtype[Any] | str, source: str,
-                          lines: Sequence[int] | np.ndarray | None = None, unseen: Unseen | None = None) -> Array:
+                          lines: Sequence[int] | np.ndarray | None = None, unseen: Unseen | None = None,
+                          block: NumericBlock | None = None) -> Array:
         """X (n, n_inputs) from raw columns (every feature name -> n values); `lines[i]` is row i's line. Categories
-        training never saw become all zeros, counted in `unseen` (which may make the first one an error)."""
+        training never saw become all zeros, counted in `unseen` (which may make the first one an error).
+
+        The numeric features in `block` are scaled all at once from it (`nnctl.model.block`), the same bits as one
+        by one; `columns` is read only for the other features and for a block column that fails a check."""
         X = np.empty((n, self.n_inputs), dtype=dtype)
         largest = float(np.finfo(X.dtype).max)
+        done = scale_block(X, self.features, block, self.missing == "impute") if block is not None else set()
         col = 0
         for spec in self.features:
+            width = spec.width
+            if spec.name in done:
+                col += width
+                continue
             where = _Where(source, spec.name, lines)
             raw = columns[spec.name]
             if spec.kind == "numeric":
@@ -186,8 +203,8 @@ class Preprocessor:
             else:
                 self._one_hot(spec, raw, where, X[:, col : col + len(spec.categories)], unseen)
             if spec.indicator:  # numbers and dates only: text has its `<missing>` category
-                X[:, col + spec.width - 1] = missing
-            col += spec.width
+                X[:, col + width - 1] = missing
+            col += width
         return X
 
     def _numeric(self, spec: FeatureSpec, raw: Sequence[Any] | np.ndarray,
@@ -245,7 +262,7 @@ class Preprocessor:
             unseen.add(spec, [text[i] for i in rows], where.line(rows[0]), where.source)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"scale": self.scale, "missing": self.missing, "features": [asdict(s) for s in self.features]}
+        return {"scale": self.scale, "missing": self.missing, "features": [s.to_dict() for s in self.features]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Preprocessor:

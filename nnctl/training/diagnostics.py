@@ -48,13 +48,17 @@ def data_checks(rows: Rows, preprocessor: Preprocessor, n_classes: int) -> DataC
     std[high == low] = 0.0  # exactly constant, whatever the rounding of the sums
     max_abs = np.maximum(np.abs(low), np.abs(high))
     constant: dict[str, float] = {}
-    start = 0
-    for spec in preprocessor.features:
-        stop = start + spec.width
-        if count > 1 and bool(np.all(high[start:stop] == low[start:stop])):
-            constant[spec.name] = (float(low[start]) * spec.scale + spec.center if spec.kind == "numeric"
-                                   else float("nan"))
-        start = stop
+    features = preprocessor.features
+    widths = np.fromiter((spec.width for spec in features), np.intp, len(features))
+    starts = np.cumsum(widths) - widths
+    flat = np.ones(len(features), dtype=bool)  # every input of the feature constant (an empty block: vacuously)
+    wide = widths > 0
+    if count > 1 and wide.any():  # one reduction for every feature: wide data has 100,000 of them
+        flat[wide] = np.logical_and.reduceat(high == low, starts[wide])
+    for i in np.flatnonzero(flat).tolist() if count > 1 else []:
+        spec, start = features[i], int(starts[i])
+        constant[spec.name] = (float(low[start]) * spec.scale + spec.center if spec.kind == "numeric"
+                               else float("nan"))
     finite = np.isfinite(max_abs)
     return DataChecks(preprocessor.input_names, [float(v) for v in std],
                       [float(v) if f else 0.0 for v, f in zip(max_abs, finite, strict=True)], constant,
