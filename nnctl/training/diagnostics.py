@@ -21,6 +21,7 @@ from nnctl.model.diagnostics import DataChecks, EpochRecord
 from nnctl.model.preprocessing import Preprocessor
 
 SAMPLES = 4  # batches recorded per epoch, at most
+CHECK_ROWS = 4096  # rows per block of the data checks
 SATURATED = 0.99  # tanh: |a| above this; sigmoid: a below 1 - this or above this (|a - 0.5| > this - 0.5)
 
 
@@ -33,15 +34,22 @@ def data_checks(rows: Rows, preprocessor: Preprocessor, n_classes: int) -> DataC
     low, high = np.full(n, np.inf), np.full(n, -np.inf)
     count = 0
     classes = np.zeros(n_classes)
+    buffer: Array | None = None
     for X, _, y, _ in rows.chunks():
         if n_classes:
             classes += np.bincount(y.astype(np.int64), minlength=n_classes)[:n_classes]
-        X64 = X.astype(np.float64)
-        total += X64.sum(axis=0)
-        squares += np.square(X64).sum(axis=0)
-        np.minimum(low, X64.min(axis=0, initial=np.inf), out=low)
-        np.maximum(high, X64.max(axis=0, initial=-np.inf), out=high)
-        count += len(X64)
+        # in blocks of rows, in the rows' own dtype (min and max are exact in it; the sums accumulate in float64):
+        # a float64 copy of 60,000 x 784 inputs cost 2 s before the first epoch
+        for start in range(0, len(X), CHECK_ROWS):
+            block = X[start : start + CHECK_ROWS]
+            if buffer is None or buffer.shape[0] < len(block) or buffer.dtype != block.dtype:
+                buffer = np.empty((min(CHECK_ROWS, len(X)), n), block.dtype)
+            squared = np.square(block, out=buffer[: len(block)])
+            total += np.add.reduce(block, axis=0, dtype=np.float64)
+            squares += np.add.reduce(squared, axis=0, dtype=np.float64)
+            np.minimum(low, np.minimum.reduce(block, axis=0, initial=np.inf), out=low)
+            np.maximum(high, np.maximum.reduce(block, axis=0, initial=-np.inf), out=high)
+        count += len(X)
     count = max(count, 1)
     mean = total / count
     std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
