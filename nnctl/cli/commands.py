@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 # How the input CSV is written (`nnctl.dialect`): predict, evaluate and init take the same three flags.
 Strict = Annotated[bool, typer.Option("--strict", help="Fail on a category the model never saw in training "
                                       "(otherwise it is encoded as all zeros, with a warning per column).")]
+Unweighted = Annotated[bool, typer.Option("--unweighted", help="Weigh every row 1, even when the CSV has the "
+                                          "model's data.weight column.")]
 Delimiter = Annotated[str | None, typer.Option("--delimiter", metavar="CHAR", show_default=False, help="The "
                                                "character between fields: ',', ';', tab, '|' or another "
                                                "(default: detected).")]
@@ -277,8 +279,7 @@ def evaluate(
                                                "actual values (regression) into this PNG (needs matplotlib, "
                                                "the 'plot' extra).")] = None,
     strict: Strict = False,
-    unweighted: Annotated[bool, typer.Option("--unweighted", help="Weigh every row 1, even when the CSV has the "
-                                             "model's data.weight column.")] = False,
+    unweighted: Unweighted = False,
     delimiter: Delimiter = None,
     decimal: Decimal = None,
     encoding: Encoding = None,

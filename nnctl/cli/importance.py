@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from nnctl.cli.app import app, errors
-from nnctl.cli.commands import Decimal, Delimiter, Encoding, Strict, _model_first, _warn
+from nnctl.cli.commands import Decimal, Delimiter, Encoding, Strict, Unweighted, _model_first, _warn
 from nnctl.cli.render import fmt, stderr, stdout
 
 if TYPE_CHECKING:
@@ -36,8 +36,7 @@ def importance(
                                                "chart with sd error bars into this PNG (needs matplotlib, the "
                                                "'plot' extra).")] = None,
     strict: Strict = False,
-    unweighted: Annotated[bool, typer.Option("--unweighted", help="Weigh every row 1, even when the CSV has the "
-                                             "model's data.weight column.")] = False,
+    unweighted: Unweighted = False,
     delimiter: Delimiter = None,
     decimal: Decimal = None,
     encoding: Encoding = None,
