@@ -44,7 +44,8 @@ def data_checks(rows: Rows, preprocessor: Preprocessor, n_classes: int) -> DataC
             block = X[start : start + CHECK_ROWS]
             if buffer is None or buffer.shape[0] < len(block) or buffer.dtype != block.dtype:
                 buffer = np.empty((min(CHECK_ROWS, len(X)), n), block.dtype)
-            squared = np.square(block, out=buffer[: len(block)])
+            with np.errstate(over="ignore"):  # an input past sqrt(float max): its std is inf, which is the finding
+                squared = np.square(block, out=buffer[: len(block)])
             total += np.add.reduce(block, axis=0, dtype=np.float64)
             squares += np.add.reduce(squared, axis=0, dtype=np.float64)
             np.minimum(low, np.minimum.reduce(block, axis=0, initial=np.inf), out=low)

@@ -357,7 +357,7 @@ def test_init_writes_a_config_that_trains(tmp_path):
     config = tmp_path / "mpg.yaml"
     written = nnctl("init", str(ROOT / "datasets" / "auto_mpg.csv"), "-t", "mpg", "-o", str(config))
     assert written.returncode == 0 and f"wrote {config}" in written.stderr
-    trained = nnctl("train", str(config), "-q", "--json")
+    trained = nnctl("train", str(config), "-q", "--json", "-o", str(tmp_path / "mpg.npz"))  # not ./mpg.npz
     assert trained.returncode == 0, trained.stderr
     assert json.loads(trained.stdout)["val_r2"] > 0.8
     _assert_one_line_error(nnctl("init", "datasets/auto_mpg.csv", "-t", "mpg", "-o", str(config)),
