@@ -58,11 +58,12 @@ CODES = ("unscaled_inputs", "constant_feature", "dead_units", "saturated_units",
 
 
 def diagnose(model: Model) -> list[Diagnosis]:
-    """Every rule's findings on `model`, in the order of `CODES`."""
+    """Every rule's findings on `model`, in the order of `CODES`. The rules run in `RULES`' order, each told the
+    codes found before it: a finding that explains another (dead units, underfitting) silences or redirects it."""
     found: list[Diagnosis] = []
     for rule in RULES:
-        found.extend(rule(model))
-    return found
+        found.extend(rule(model, frozenset(d.code for d in found)))
+    return sorted(found, key=lambda d: CODES.index(d.code))
 
 
 @dataclass
@@ -118,7 +119,7 @@ def _rate(model: Model) -> float:
     return float(rate) if isinstance(rate, int | float) else math.nan
 
 
-def unscaled_inputs(model: Model) -> list[Diagnosis]:
+def unscaled_inputs(model: Model, seen: frozenset[str]) -> list[Diagnosis]:
     checks = model.diagnostics.data if model.diagnostics is not None else None
     if checks is None:
         return []
@@ -134,7 +135,7 @@ def unscaled_inputs(model: Model) -> list[Diagnosis]:
                       f"(now {scale})", {"inputs": wide, "scale": scale})]
 
 
-def constant_feature(model: Model) -> list[Diagnosis]:
+def constant_feature(model: Model, seen: frozenset[str]) -> list[Diagnosis]:
     """A feature with one value on every training row; a numeric one that is always 0 is left alone (blank pixels,
     a count that never happened: how sparse data looks, harmless to the network)."""
     checks = model.diagnostics.data if model.diagnostics is not None else None
@@ -166,12 +167,12 @@ def _activity(model: Model, code: str, bar: float, what: str, fix: str) -> list[
     return found
 
 
-def dead_units(model: Model) -> list[Diagnosis]:
+def dead_units(model: Model, seen: frozenset[str]) -> list[Diagnosis]:
     return _activity(model, "dead_units", DEAD_SHARE, "were never active (output > 0)",
                      "lower optimizer.learning_rate (now {rate:g}) or set model.layers[{i}].activation: leaky_relu")
 
 
-def saturated_units(model: Model) -> list[Diagnosis]:
+def saturated_units(model: Model, seen: frozenset[str]) -> list[Diagnosis]:
     return _activity(model, "saturated_units", SATURATED_SHARE, "stayed saturated (no gradient)",
                      "scale the inputs (data.scale: standard), lower optimizer.learning_rate (now {rate:g}) or set "
                      "model.layers[{i}].activation: relu")
@@ -186,7 +187,7 @@ def _gain(model: Model) -> float | None:
     return (first - last) / abs(first) if first else 0.0
 
 
-def learning_rate_too_low(model: Model) -> list[Diagnosis]:
+def learning_rate_too_low(model: Model, seen: frozenset[str]) -> list[Diagnosis]:
     gain, epochs = _gain(model), _epochs(model)
     if gain is None or not epochs or gain >= TOO_LOW_GAIN:
         return []
@@ -200,7 +201,7 @@ def learning_rate_too_low(model: Model) -> list[Diagnosis]:
                       {"loss_gain": gain, "largest_update_ratio": largest, "learning_rate": rate})]
 
 
-def learning_rate_too_high(model: Model) -> list[Diagnosis]:
+def learning_rate_too_high(model: Model, seen: frozenset[str]) -> list[Diagnosis]:
     gain, epochs = _gain(model), _epochs(model)
     if gain is None:
         return []
@@ -222,7 +223,7 @@ def learning_rate_too_high(model: Model) -> list[Diagnosis]:
                        "median_update_ratio": typical, "learning_rate": rate})]
 
 
-def exploding_gradients(model: Model) -> list[Diagnosis]:
+def exploding_gradients(model: Model, seen: frozenset[str]) -> list[Diagnosis]:
     epochs = _epochs(model)
     if not epochs:
         return []
@@ -246,10 +247,10 @@ def _exploding(model: Model, why: str, evidence: dict[str, Any]) -> Diagnosis:
                      evidence)
 
 
-def vanishing_gradients(model: Model) -> list[Diagnosis]:
+def vanishing_gradients(model: Model, seen: frozenset[str]) -> list[Diagnosis]:
     """Silent when a layer is mostly dead or saturated: that stops the gradient, and its own finding names the fix."""
     epochs = [e for e in _epochs(model) if len(e.grad_norm) > 1 and e.grad_norm[-1] > 0]
-    if not epochs or dead_units(model) or saturated_units(model):
+    if not epochs or {"dead_units", "saturated_units"} & seen:
         return []
     ratio = median(e.grad_norm[0] / e.grad_norm[-1] for e in epochs)
     if ratio >= VANISHING:
@@ -261,11 +262,11 @@ def vanishing_gradients(model: Model) -> list[Diagnosis]:
                       {"first_to_last": ratio, "layers": len(model.network.W)})]
 
 
-def overfitting(model: Model) -> list[Diagnosis]:
+def overfitting(model: Model, seen: frozenset[str]) -> list[Diagnosis]:
     """Judged at the epoch whose weights the model holds (early stopping may have restored an earlier one). Silent
     when the model underfits: one no better than a constant has not learnt its training rows too well."""
     history = model.history
-    if len(history) < MIN_EPOCHS or "val_loss" not in history[0] or underfitting(model):
+    if len(history) < MIN_EPOCHS or "val_loss" not in history[0] or "underfitting" in seen:
         return []
     losses = [float(row["val_loss"]) for row in history]
     best = min(range(len(losses)), key=losses.__getitem__)
@@ -286,13 +287,13 @@ def overfitting(model: Model) -> list[Diagnosis]:
                        "rise": rise})]
 
 
-def underfitting(model: Model) -> list[Diagnosis]:
+def underfitting(model: Model, seen: frozenset[str]) -> list[Diagnosis]:
     if len(model.history) < MIN_EPOCHS:
         return []
     last = model.history[-1]
     checks = model.diagnostics.data if model.diagnostics is not None else None
     fix = "train longer (training.epochs), use more units in model.layers or raise optimizer.learning_rate"
-    if dead_units(model) or saturated_units(model):  # the units that stopped learning are the cause: say so
+    if {"dead_units", "saturated_units"} & seen:  # the units that stopped learning are the cause: say so
         fix = "the dead or saturated units found above are why; fix those first"
     if "train_accuracy" in last and checks is not None and checks.majority is not None:
         accuracy, majority = float(last["train_accuracy"]), checks.majority
@@ -308,6 +309,8 @@ def underfitting(model: Model) -> list[Diagnosis]:
     return []
 
 
-RULES: tuple[Callable[[Model], list[Diagnosis]], ...] = (
+# in the order they depend on each other: vanishing and underfitting read dead and saturated units, overfitting
+# reads underfitting
+RULES: tuple[Callable[[Model, frozenset[str]], list[Diagnosis]], ...] = (
     unscaled_inputs, constant_feature, dead_units, saturated_units, learning_rate_too_low, learning_rate_too_high,
-    exploding_gradients, vanishing_gradients, overfitting, underfitting)
+    exploding_gradients, vanishing_gradients, underfitting, overfitting)
