@@ -172,9 +172,11 @@ def evaluation(model: Model, source: str | Path, dialect: Settings | None = None
     if model.task != "classification":
         return Evaluation(scores, y, model.target.values(A))
     predicted = model.class_indices(A)
-    # the per-class table weighs rows as the metrics do; support stays a count of rows
-    precision, recall, f1, _ = class_scores(confusion_matrix(y, predicted, len(model.target.classes), r))
-    C = confusion_matrix(y, predicted, len(model.target.classes))
+    n_classes = len(model.target.classes)
+    C = confusion_matrix(y, predicted, n_classes)
+    # the per-class table weighs rows as the metrics do (the unweighted matrix serves when there are no weights);
+    # support stays a count of rows
+    precision, recall, f1, _ = class_scores(C if r is None else confusion_matrix(y, predicted, n_classes, r))
     support = C.sum(axis=1)
     scores["per_class"] = {
         str(label): {"precision": float(precision[k]), "recall": float(recall[k]), "f1": float(f1[k]),
