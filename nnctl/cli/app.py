@@ -158,7 +158,8 @@ app = _Typer(
 FLAGS = {"overrides": "--set", "require": "--fail-under", "output": "-o", "resume": "--resume", "init": "--init",
          "threshold": "--threshold", "scheduler": "--scheduler", "workers": "--workers", "delimiter": "--delimiter",
          "decimal": "--decimal", "encoding": "--encoding", "strict": "--strict",
-         "metric": "--metric", "repeats": "--repeats"}
+         "metric": "--metric", "repeats": "--repeats", "row": "--row", "top": "--top", "start": "--start",
+         "end": "--end", "steps": "--steps"}
 
 
 class Format(StrEnum):

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from nnctl.cli.app import FLAGS, app, errors
+from nnctl.cli.app import app, errors
 from nnctl.cli.commands import Decimal, Delimiter, Encoding, Strict, _model_first, _warn
 from nnctl.errors import InputError
 
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from nnctl.inference.explain import Explanation
     from nnctl.model.model import Model
 
-FLAGS.update(row="--row", top="--top")  # the library's argument names, as this command's flags
 
 WIDTH = 80
 SHOWN = 5  # units per layer shown in the text view; a wider layer shows its most active ones

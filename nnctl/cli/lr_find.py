@@ -11,13 +11,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from nnctl.cli.app import FLAGS, app, errors
+from nnctl.cli.app import app, errors
 from nnctl.cli.render import sparkline, stderr, stdout
 
 if TYPE_CHECKING:
     from nnctl.training.lr_find import RangeTest
 
-FLAGS.update({"start": "--start", "end": "--end", "steps": "--steps"})  # the library's arguments, as lr-find's flags
 SPARK_WIDTH = 56  # columns of the sparkline: with its rate labels, a line fits 80 columns
 
 
