@@ -12,6 +12,8 @@ A loss's constructor keywords are its config keys (`loss: {name: huber, delta: 0
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from nnctl._types import Array
@@ -91,6 +93,25 @@ class Loss:
     def fused_scale(self, A: Array) -> float:
         """dL/dZ = fused_scale * (A - Y) for the matching activation (a `fused` loss only)."""
         return 1.0 / self._norm(A)
+
+    def bind_output_delta(self, A: Array, activation: Activation, out: Array,
+                          scratch: Array) -> Callable[[Array, Array | None], None]:
+        """`output_delta(A, Y, activation, out, scratch, weights)` as a call of (Y, weights), for buffers the caller
+        fills again and again: the fused scale depends only on A's shape, so it is computed once."""
+        if not (self.fused and activation.name == self.output_activation):
+            def general(Y: Array, weights: Array | None) -> None:
+                self.output_delta(A, Y, activation, out, scratch, weights)
+
+            return general
+        scale, subtract, multiply = self.fused_scale(A), np.subtract, np.multiply
+
+        def output_delta(Y: Array, weights: Array | None) -> None:
+            subtract(A, Y, out=out)
+            multiply(out, scale, out=out)
+            if weights is not None:
+                multiply(out, weights[:, None], out=out)
+
+        return output_delta
 
 
 _TINY = {np.dtype(t).char: np.finfo(t).tiny for t in (np.float32, np.float64)}  # looked up once per batch

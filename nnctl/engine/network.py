@@ -20,6 +20,9 @@ from nnctl._types import Array
 from nnctl.engine.activations import ACTIVATIONS, Activation
 from nnctl.engine.initializers import INITIALIZERS
 from nnctl.engine.losses import Loss
+from nnctl.engine.passes import Workspace
+
+__all__ = ["Network", "Workspace", "parameter_count", "training_bytes"]
 
 
 def _views(flat: Array, sizes: Sequence[int]) -> tuple[list[Array], list[Array]]:
@@ -43,36 +46,6 @@ def training_bytes(sizes: Sequence[int], itemsize: int, batch_size: int, rows: i
     """Memory a training run needs, roughly: params, grads and up to 4 optimizer/scratch copies of them;
     5 per-layer batch buffers (A, delta, scratch, dropout mask and output); the shuffled copy of the rows."""
     return itemsize * (6 * parameter_count(sizes) + 5 * batch_size * sum(sizes) + 2 * rows * (sizes[0] + sizes[-1]))
-
-
-class Workspace:
-    """Activation, delta, scratch and dropout buffers for batches of up to `batch_size` rows, allocated once."""
-
-    def __init__(self, sizes: Sequence[int], batch_size: int, dtype: np.dtype[np.floating],
-                 dropout: Sequence[float] = ()) -> None:
-        self.A = [np.empty((batch_size, s), dtype) for s in sizes]  # A[0] is unused: the batch itself
-        self.delta = [np.empty((batch_size, s), dtype) for s in sizes]
-        self.scratch = [np.empty((batch_size, s), dtype) for s in sizes]
-        # mask[i + 1] and dropped[i + 1] belong to layer i's output, when it has dropout
-        rates = list(dropout) + [0.0] * (len(sizes) - 1 - len(dropout))
-
-        def buffers() -> list[Array | None]:
-            return [None] + [np.empty((batch_size, s), dtype) if r > 0 else None
-                             for s, r in zip(sizes[1:], rates, strict=True)]
-
-        self.mask, self.dropped = buffers(), buffers()
-        self.views: dict[int, tuple[list[Array], list[Array], list[Array], list[Array | None], list[Array | None]]] = {}
-
-    def rows(self, m: int) -> tuple[list[Array], list[Array], list[Array], list[Array | None], list[Array | None]]:
-        """The first m rows of every buffer (A, delta, scratch, mask, dropped), made once per batch size:
-        slicing a dozen views per batch costs more than the small layers' arithmetic."""
-        views = self.views.get(m)
-        if views is None:
-            views = ([a[:m] for a in self.A], [d[:m] for d in self.delta], [s[:m] for s in self.scratch],
-                     [None if k is None else k[:m] for k in self.mask],
-                     [None if k is None else k[:m] for k in self.dropped])
-            self.views[m] = views
-        return views
 
 
 class Network:
@@ -137,39 +110,12 @@ class Network:
     def forward_train(self, ws: Workspace, X: Array, rng: np.random.Generator | None = None) -> Array:
         """Forward pass of a batch X (m, n_features) into the workspace, with dropout when `rng` is given.
 
-        Returns A_L (m, n_outputs)."""
-        A, _, scratch, masks, dropped = ws.rows(X.shape[0])
-        inputs = X
-        for i, (W, b, act) in enumerate(zip(self.W, self.b, self.acts, strict=True)):
-            Z = np.matmul(inputs, W, out=A[i + 1])
-            Z += b
-            inputs = act.forward(Z, scratch[i + 1])
-            M = masks[i + 1]
-            if M is not None and rng is not None:
-                keep = 1.0 - self.dropout[i]
-                rng.random(out=M, dtype=M.dtype.type)
-                np.less(M, keep, out=M)
-                M *= 1.0 / keep
-                inputs = np.multiply(inputs, M, out=dropped[i + 1])
-        return inputs
+        Returns A_L (m, n_outputs). The work is the workspace's `TrainingPass` for m rows (`engine/passes.py`)."""
+        return ws.training_pass(self, X.shape[0]).forward(X, rng)
 
     def backward(self, ws: Workspace, X: Array, Y: Array, loss: Loss, weights: Array | None = None,
                  dropout: bool = False) -> None:
         """Backpropagate the batch-mean `loss` of the last `forward_train(ws, X)` into `grads`.
 
         `weights` (m,) weighs each row's loss; `dropout` says whether that forward pass used dropout."""
-        L = self.n_layers
-        A, deltas, scratch, masks, dropped = ws.rows(X.shape[0])
-        delta = deltas[L]
-        loss.output_delta(A[L], Y, self.acts[L - 1], delta, scratch[L], weights)
-        for i in range(L - 1, -1, -1):
-            # what layer i actually received: the batch, or the previous output after dropout
-            received = X if i == 0 else (dropped[i] if dropout and dropped[i] is not None else A[i])
-            np.matmul(received.T, delta, out=self.dW[i])  # type: ignore[union-attr]
-            np.add.reduce(delta, axis=0, out=self.db[i])
-            if i > 0:
-                prev = np.matmul(delta, self.W[i].T, out=deltas[i])
-                if dropout and masks[i] is not None:
-                    prev *= masks[i]
-                self.acts[i - 1].backward(A[i], prev, scratch[i])
-                delta = prev
+        ws.training_pass(self, X.shape[0]).backward(X, Y, loss, weights, dropout)

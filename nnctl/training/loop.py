@@ -141,6 +141,9 @@ class Loop:
         started = time.perf_counter()
         network, loss, ws, B = self.model.network, self.model.loss_function, self.ws, self.batch
         rng = self.rng if self.dropout else None
+        # looked up once an epoch, not once a batch: the pass of full batches (`engine/passes.py`) and the rest
+        full, dropout, clip_norm = ws.training_pass(network, B), self.dropout, self.clip_norm
+        grads, optimizer_step = network.grads, self.optimizer.step
         self.running.reset()
         self.total, self.batches = 0.0, 0
         rows_seen = batches = 0
@@ -153,27 +156,27 @@ class Loop:
         # gather order of wide rows; streamed: segments of whole batches, shuffled in the spill's own buffers.
         for X, parts, gather in self.train.segments(self.rng if self.shuffle else None, B, self.wide):
             Y, w = parts.Y, parts.w
-            outputs = self._outputs(len(Y))[: len(Y)]
-            for start in range(0, len(Y), B):
+            n = len(Y)
+            outputs = self._outputs(n)[:n]
+            for start in range(0, n, B):
                 batches += 1
-                rows = slice(start, start + B)
-                Yb = Y[rows]
+                stop = start + B
+                step = full if stop <= n else ws.training_pass(network, n - start)
                 if gather is None:
-                    Xb = X[rows]
+                    Xb = X[start:stop]
                 else:
                     assert self.x_buffer is not None
-                    Xb = np.take(X, gather[rows], axis=0, out=self.x_buffer[: len(Yb)])
-                wb = None if w is None else w[rows]
-                A = network.forward_train(ws, Xb, rng)
+                    Xb = np.take(X, gather[start:stop], axis=0, out=self.x_buffer[: step.m])
+                A = step.forward(Xb, rng)
                 # the loss and the running metrics are computed once per segment from these copies (a dozen NumPy
                 # calls fewer per batch); a diverging batch is still named, with its number, at the segment's end
-                np.copyto(outputs[rows], A)
-                network.backward(ws, Xb, Yb, loss, wb, dropout=self.dropout)
+                np.copyto(outputs[start:stop], A)
+                step.backward(Xb, Y[start:stop], loss, None if w is None else w[start:stop], dropout)
                 if every and (batches - 1) % every == 0:
-                    recorder.batch(ws, len(Xb))  # type: ignore[union-attr]
-                if self.clip_norm is not None:
-                    clip_global_norm(network.grads, self.clip_norm)
-                self.optimizer.step(network.grads)
+                    recorder.batch(ws, step.m)  # type: ignore[union-attr]
+                if clip_norm is not None:
+                    clip_global_norm(grads, clip_norm)
+                optimizer_step(grads)
             self._score_segment(epoch, outputs, parts)
             rows_seen += len(Y)
         if not np.isfinite(network.params).all():
