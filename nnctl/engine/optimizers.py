@@ -174,8 +174,10 @@ class Adam(Optimizer):
         #   = lr (1 - b1) / ((1 - b1^t) s) * m_acc / (sqrt(v_acc) + eps / s), the scalars computed once.
         s = math.sqrt((1 - b2) / (1 - b2**self.t))
         eps, rate = self.eps / s, self.learning_rate * (1 - b1) / ((1 - b1**self.t) * s)
+        decay = self._decay if self.weight_decay else None
         for p, g, tmp, decayed, (m, v) in self._blocks(grads):
-            self._decay(p, g, tmp, decayed)
+            if decay is not None and decayed:
+                decay(p, g, tmp, decayed)
             m *= b1
             m += g
             v *= b2
@@ -188,6 +190,7 @@ class Adam(Optimizer):
             p -= tmp
 
     def _decay(self, p: Array, g: Array, tmp: Array, decayed: int) -> None:
+        """Weight decay on a block whose first `decayed` entries are weights: coupled L2 (AdamW: decoupled)."""
         self._add_l2(p, g, tmp, decayed)
 
     def state(self) -> dict[str, Any]:
@@ -213,8 +216,7 @@ class AdamW(Adam):
         super().__init__(params, learning_rate, beta1, beta2, eps, weight_decay)
 
     def _decay(self, p: Array, g: Array, tmp: Array, decayed: int) -> None:
-        if self.weight_decay and decayed:
-            p[:decayed] *= 1 - self.learning_rate * self.weight_decay
+        p[:decayed] *= 1 - self.learning_rate * self.weight_decay
 
 
 class RMSprop(Optimizer):

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from nnctl.engine.losses import Loss
     from nnctl.engine.network import Network
 
-matmul, add, reduce_add, less, multiply = np.matmul, np.add, np.add.reduce, np.less, np.multiply
+# np.dot, not np.matmul: the same BLAS call on these C-contiguous buffers (the same bits), 0.3-0.5 µs less
+# dispatch each; a W1 batch makes eight of them
+dot, add, reduce_add, less, multiply = np.dot, np.add, np.add.reduce, np.less, np.multiply
 
 
 class Workspace:
@@ -61,13 +63,13 @@ class Workspace:
         return found
 
 
-# One layer's forward: W, b, Z (its output buffer), the bound activation (returns A), and for dropout the mask
-# buffer M, the dropped output buffer, the keep probability and 1 / keep (M None: no dropout).
-_Forward = tuple[Array, Array, Array, Callable[[], Array], Array | None, Array | None, float, float]
-# One layer's backward: received.T (None: the batch X), delta, dW, db, and for all but the first layer W.T, the
-# previous delta, the dropout mask applied to it and the previous activation's bound derivative.
-_Backward = tuple[Array | None, Array, Array, Array, Array | None, Array | None, Array | None,
-                  Callable[[], None] | None]
+# A hidden or output layer's forward: W, b, Z (its output buffer) and the activation bound to Z (returns A).
+_Forward = tuple[Array, Array, Array, Callable[[], Array]]
+# Dropout after a layer's activation: its mask buffer M, the dropped output, the keep probability and 1 / keep.
+_Dropout = tuple[Array, Array, float, float]
+# Backward through layer i > 0: A_i.T (what it received), delta_{i+1}, dW_i, db_i, W_i.T, delta_i, the dropout mask
+# on delta_i (or None) and the previous activation's derivative bound to delta_i.
+_Backward = tuple[Array, Array, Array, Array, Array, Array, Array | None, Callable[[], None]]
 
 
 class TrainingPass:
@@ -78,36 +80,48 @@ class TrainingPass:
         L = network.n_layers
         self.network, self.m = network, m
         self.A_L, self.delta_L, self.scratch_L = A[L], deltas[L], scratch[L]
-        self.layers: list[_Forward] = []
-        for i, (W, b, act) in enumerate(zip(network.W, network.b, network.acts, strict=True)):
-            keep = 1.0 - network.dropout[i]
-            self.layers.append((W, b, A[i + 1], act.bind_forward(A[i + 1], scratch[i + 1]), masks[i + 1],
-                                dropped[i + 1], keep, 1.0 / keep if keep > 0 else 0.0))
-        # the backward steps with and without dropout: layer i received the batch, or the previous output (after
-        # dropout, when the forward pass used it)
+        self.layers: list[_Forward] = [(W, b, A[i + 1], act.bind_forward(A[i + 1], scratch[i + 1]))
+                                       for i, (W, b, act) in enumerate(zip(network.W, network.b, network.acts,
+                                                                           strict=True))]
+        self.dropout: list[_Dropout | None] = []
+        for i, rate in enumerate(network.dropout):
+            M, out = masks[i + 1], dropped[i + 1]
+            self.dropout.append(None if M is None or out is None else (M, out, 1.0 - rate, 1.0 / (1.0 - rate)))
+        # layers L-1 ... 1, without and with dropout: layer i received A_i, or A_i after dropout when the forward
+        # pass used it; layer 0 received the batch, which is new each time
         self.steps: dict[bool, list[_Backward]] = {}
-        for dropout in (False, True):
+        for with_dropout in (False, True):
             steps: list[_Backward] = []
-            for i in range(L - 1, -1, -1):
-                received = None if i == 0 else (dropped[i] if dropout and dropped[i] is not None else A[i])
-                step: _Backward = (None if received is None else received.T, deltas[i + 1], network.dW[i],
-                                   network.db[i], None, None, None, None)
-                if i > 0:
-                    step = (*step[:4], network.W[i].T, deltas[i], masks[i] if dropout else None,
-                            network.acts[i - 1].bind_backward(A[i], deltas[i], scratch[i]))
-                steps.append(step)
-            self.steps[dropout] = steps
+            for i in range(L - 1, 0, -1):
+                M = masks[i] if with_dropout else None
+                received = dropped[i] if M is not None and dropped[i] is not None else A[i]
+                steps.append((received.T, deltas[i + 1], network.dW[i], network.db[i][None, :], network.W[i].T, deltas[i], M,
+                              network.acts[i - 1].bind_backward(A[i], deltas[i], scratch[i])))
+            self.steps[with_dropout] = steps
+        self.first = (deltas[1], network.dW[0], network.db[0][None, :])
+        self.ones = np.ones((1, m), network.dtype)
         self._loss: Loss | None = None
         self._output_delta: Callable[[Array, Array | None], None] | None = None
 
     def forward(self, X: Array, rng: np.random.Generator | None = None) -> Array:
         """Forward pass of a batch X (m, n_features), with dropout when `rng` is given. Returns A_L (m, n_outputs)."""
+        if rng is not None:
+            return self._forward_dropout(X, rng)
         inputs = X
-        for W, b, Z, activate, M, dropped, keep, scale in self.layers:
-            matmul(inputs, W, out=Z)
+        for W, b, Z, activate in self.layers:
+            dot(inputs, W, out=Z)
             add(Z, b, out=Z)
             inputs = activate()
-            if M is not None and rng is not None:
+        return inputs
+
+    def _forward_dropout(self, X: Array, rng: np.random.Generator) -> Array:
+        inputs = X
+        for (W, b, Z, activate), dropout in zip(self.layers, self.dropout, strict=True):
+            dot(inputs, W, out=Z)
+            add(Z, b, out=Z)
+            inputs = activate()
+            if dropout is not None:  # inverted dropout: keep each unit with probability `keep`, scaled by 1 / keep
+                M, dropped, keep, scale = dropout
                 rng.random(out=M, dtype=M.dtype.type)
                 less(M, keep, out=M)
                 M *= scale
@@ -115,17 +129,21 @@ class TrainingPass:
         return inputs
 
     def backward(self, X: Array, Y: Array, loss: Loss, weights: Array | None = None, dropout: bool = False) -> None:
-        """Backpropagate the batch-mean `loss` of the last `forward(X)` into the network's `grads`."""
+        """Backpropagate the batch-mean `loss` of the last `forward(X)` into the network's `grads`; `dropout` says
+        whether that forward pass used dropout."""
         if loss is not self._loss:
             act = self.network.acts[-1]
             self._output_delta = loss.bind_output_delta(self.A_L, act, self.delta_L, self.scratch_L)
             self._loss = loss
         self._output_delta(Y, weights)  # type: ignore[misc]
+        ones = self.ones
         for received_T, delta, dW, db, W_T, prev, M, derivative in self.steps[dropout]:
-            matmul(X.T if received_T is None else received_T, delta, out=dW)
-            reduce_add(delta, axis=0, out=db)
-            if W_T is not None:
-                matmul(delta, W_T, out=prev)
-                if M is not None:
-                    multiply(prev, M, out=prev)
-                derivative()  # type: ignore[misc]
+            dot(received_T, delta, out=dW)
+            dot(ones, delta, out=db)
+            dot(delta, W_T, out=prev)
+            if M is not None:
+                multiply(prev, M, out=prev)
+            derivative()
+        delta, dW, db = self.first
+        dot(X.T, delta, out=dW)
+        dot(ones, delta, out=db)

@@ -166,7 +166,7 @@ class Loop:
                     Xb = X[start:stop]
                 else:
                     assert self.x_buffer is not None
-                    Xb = np.take(X, gather[start:stop], axis=0, out=self.x_buffer[: step.m])
+                    Xb = np.take(X, gather[start:stop], axis=0, out=self.x_buffer[: step.m], mode="clip")
                 A = step.forward(Xb, rng)
                 # the loss and the running metrics are computed once per segment from these copies (a dozen NumPy
                 # calls fewer per batch); a diverging batch is still named, with its number, at the segment's end

@@ -173,7 +173,7 @@ def _batches(loop: Loop) -> Iterator[tuple[Array, Array, Array | None]]:
                     Xb = X[rows]
                 else:
                     assert loop.x_buffer is not None
-                    Xb = np.take(X, gather[rows], axis=0, out=loop.x_buffer[: len(Y[rows])])
+                    Xb = np.take(X, gather[rows], axis=0, out=loop.x_buffer[: len(Y[rows])], mode="clip")
                 yield Xb, Y[rows], None if w is None else w[rows]
 
 
