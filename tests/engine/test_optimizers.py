@@ -3,6 +3,7 @@ import math
 import numpy as np
 import pytest
 
+from nnctl.engine import optimizers
 from nnctl.engine.optimizers import OPTIMIZERS, SGD, Adam, AdamW, RMSprop
 
 
@@ -172,3 +173,26 @@ def test_invalid_hyperparameters_raise_value_error():
                   lambda: SGD(np.zeros(1), learning_rate=0), lambda: SGD(np.zeros(1), weight_decay=-1)):
         with pytest.raises(ValueError):
             build()
+
+
+@pytest.mark.parametrize(("name", "kwargs"), [("sgd", {"momentum": 0.9, "nesterov": True, "weight_decay": 0.1}),
+                                              ("adam", {"weight_decay": 0.1}), ("adamw", {"weight_decay": 0.1}),
+                                              ("rmsprop", {"momentum": 0.5, "weight_decay": 0.1}), ("sgd", {})])
+def test_a_step_block_by_block_is_the_whole_buffer_step_bit_for_bit(name, kwargs, monkeypatch):
+    """Blocks of 7 entries over 50 parameters, weight decay on the first 23 (inside the fourth block), against one
+    block of all 50: every update is elementwise, so the bits are the same."""
+    rng = np.random.default_rng(0)
+    start = rng.standard_normal(50).astype(np.float32)
+    grads = [rng.standard_normal(50).astype(np.float32) for _ in range(3)]
+    results = []
+    for block in (7, 10**9):
+        monkeypatch.setattr(optimizers, "BLOCK", block)
+        params = start.copy()
+        opt = OPTIMIZERS[name](params, learning_rate=0.05, **kwargs)
+        opt.decay_size = 23
+        g = np.empty_like(params)
+        for step in grads:
+            g[...] = step  # one grads buffer, as the training loop has
+            opt.step(g)
+        results.append((params.tobytes(), *(v.tobytes() for v in opt.state().values() if isinstance(v, np.ndarray))))
+    assert results[0] == results[1]

@@ -1,0 +1,96 @@
+"""The bound training pass (engine/passes.py) against the unbound activations and losses it binds, and its caching."""
+
+import numpy as np
+import pytest
+
+from nnctl.engine.activations import ACTIVATIONS
+from nnctl.engine.losses import LOSSES
+from nnctl.engine.network import Network, Workspace
+
+OUTPUTS = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid", "mse": "identity", "poisson": "exp"}
+
+
+def _activated(name: str, rng: np.random.Generator, shape: tuple[int, int] = (9, 4)) -> tuple[np.ndarray, np.ndarray]:
+    """A pre-activation Z with zeros, negative zeros and large values in it, and its activation A (float32)."""
+    Z = (rng.standard_normal(shape) * 3).astype(np.float32)
+    Z[0, :2] = 0.0
+    Z[1, :2] = -0.0
+    Z[2, 0] = 60.0
+    return Z, ACTIVATIONS[name].forward(Z.copy(), np.empty_like(Z))
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_bound_forward_is_forward_bit_for_bit(name, rng):
+    act = ACTIVATIONS[name]
+    Z, expected = _activated(name, rng)
+    buffer, scratch = Z.copy(), np.empty_like(Z)
+    bound = act.bind_forward(buffer, scratch)
+    for _ in range(2):  # bound once, called again and again on new contents
+        buffer[...] = Z
+        out = bound()
+        assert out is buffer
+        assert out.tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_bound_backward_is_backward_bit_for_bit(name, rng):
+    act = ACTIVATIONS[name]
+    _, A = _activated(name, rng)
+    delta = rng.standard_normal(A.shape).astype(np.float32)
+    expected = delta.copy()
+    act.backward(A, expected, np.empty_like(A))
+    buffer = delta.copy()
+    act.bind_backward(A, buffer, np.empty_like(A))()
+    assert buffer.tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize("loss_name", sorted(LOSSES))
+@pytest.mark.parametrize("weighted", [False, True])
+def test_bound_output_delta_is_output_delta_bit_for_bit(loss_name, weighted, rng):
+    """Fused losses through their matching activation, and every loss through a non-matching one."""
+    loss = LOSSES[loss_name]
+    for act_name in {OUTPUTS.get(loss_name, "identity"), "sigmoid"}:
+        act = ACTIVATIONS[act_name]
+        if loss.allowed_activations and act_name not in loss.allowed_activations:
+            continue
+        _, A = _activated(act_name, rng, (8, 1 if loss.binary else 3))
+        Y = (rng.random(A.shape) < 0.5).astype(np.float32) if loss.task == "classification" else \
+            rng.poisson(2.0, A.shape).astype(np.float32)
+        w = rng.random(len(A)).astype(np.float32) if weighted else None
+        expected = np.empty_like(A)
+        loss.output_delta(A, Y, act, expected, np.empty_like(A), w)
+        out = np.empty_like(A)
+        bound = loss.bind_output_delta(A, act, out, np.empty_like(A))
+        bound(Y, w)
+        assert out.tobytes() == expected.tobytes(), (loss_name, act_name)
+
+
+def test_a_pass_per_batch_size_and_network(rng):
+    net = Network([3, 5, 2], ["relu", "softmax"], "float32")
+    net.initialise(["he_normal", "glorot_uniform"], rng)
+    ws = Workspace(net.sizes, 8, net.dtype)
+    full, short = ws.training_pass(net, 8), ws.training_pass(net, 3)
+    assert ws.training_pass(net, 8) is full and short is not full and short.m == 3
+    other = Network([3, 5, 2], ["relu", "softmax"], "float32")
+    assert ws.training_pass(other, 8).network is other  # never a pass bound to another network's weights
+
+
+def test_a_short_batch_after_full_ones_gets_its_own_gradients(rng):
+    """A full batch, then the short last batch: each pass's gradients equal a fresh workspace's for its rows."""
+    net = Network([4, 6, 3], ["tanh", "softmax"], "float64")
+    net.initialise(["glorot_normal"] * 2, rng)
+    loss = LOSSES["cross_entropy"]
+    X = rng.standard_normal((11, 4))
+    Y = np.eye(3)[rng.integers(0, 3, 11)]
+    ws = Workspace(net.sizes, 8, net.dtype)
+    for rows in (slice(0, 8), slice(8, 11)):
+        net.forward_train(ws, X[rows])
+        net.backward(ws, X[rows], Y[rows], loss)
+        got = net.grads.copy()
+        fresh = Workspace(net.sizes, 8, net.dtype)
+        net.forward_train(fresh, X[rows])
+        net.backward(fresh, X[rows], Y[rows], loss)
+        np.testing.assert_array_equal(got, net.grads)
+        # and the bias gradient (ones @ delta, a BLAS sum) is the column sum of the output delta
+        delta = (net.forward(X[rows]) - Y[rows]) / (rows.stop - rows.start)
+        np.testing.assert_allclose(net.db[-1], delta.sum(axis=0), rtol=1e-12, atol=1e-15)
