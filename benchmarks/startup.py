@@ -10,6 +10,7 @@ takes at most as long as importing it; one-row `predict` at most twice as long).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -22,9 +23,14 @@ ONE_ROW = "sepal_length,sepal_width,petal_length,petal_width\n7.0,3.2,4.7,1.4\n"
 NUMPY = [sys.executable, "-c", "import numpy"]
 
 
+# Every process may write its bytecode cache (__pycache__), as it does on a user's machine: a shell that sets
+# PYTHONDONTWRITEBYTECODE would otherwise time nnctl recompiling its own modules on every start.
+ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+
+
 def timed(command: list[str], stdin: str | None) -> float:
     started = time.perf_counter()
-    result = subprocess.run(command, input=stdin, capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run(command, input=stdin, capture_output=True, text=True, cwd=ROOT, env=ENV)
     seconds = time.perf_counter() - started
     if result.returncode != 0:
         sys.exit(f"{' '.join(command)} failed: {result.stderr.strip()}")
@@ -49,7 +55,7 @@ def main() -> int:
         ]
         commands = {what: ([sys.executable, "-m", "nnctl", *args], stdin) for what, args, stdin, _ in cases}
         for command, stdin in [(NUMPY, None), *commands.values()]:
-            timed(command, stdin)  # warm the file cache; not counted
+            timed(command, stdin)  # warm the file and bytecode caches; not counted
         numpy: list[float] = []
         times: dict[str, list[float]] = {what: [] for what in commands}
         for _ in range(rounds):

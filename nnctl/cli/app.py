@@ -19,7 +19,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from nnctl._version import __version__
-from nnctl.cli.catalog import COMMANDS
+from nnctl.cli.catalog import COMMANDS, DEBUG_HELP, ROOT_HELP, VERSION_HELP
 from nnctl.cli.coerce import convert_without_pydantic
 from nnctl.cli.console import escape, silence, stderr
 from nnctl.errors import NnctlError, TrainingInterrupted
@@ -147,7 +147,7 @@ class _Typer(typer.Typer):
 app = _Typer(
     cls=_Group,
     name="nnctl",
-    help="Train neural networks from YAML config files, and predict with them.",
+    help=ROOT_HELP,
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
@@ -231,10 +231,8 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks behind errors (or set "
-                                        "NNCTL_DEBUG=1).")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help=VERSION_HELP)] = False,
+    debug: Annotated[bool, typer.Option("--debug", help=DEBUG_HELP)] = False,
 ) -> None:
     """Train neural networks from YAML config files, and predict with them."""
     global _DEBUG

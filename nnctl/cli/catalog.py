@@ -19,6 +19,10 @@ class Entry:
     summary: str
 
 
+ROOT_HELP = "Train neural networks from YAML config files, and predict with them."
+VERSION_HELP = "Print the version and exit."
+DEBUG_HELP = "Show tracebacks behind errors (or set NNCTL_DEBUG=1)."
+
 COMMANDS: dict[str, Entry] = {
     "train": Entry("nnctl.cli.commands", "Train the network CONFIG describes and save the model (.npz)."),
     "predict": Entry("nnctl.cli.commands", "Predict the target for each input row; streams CSV (or JSON lines) to "

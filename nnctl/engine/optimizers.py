@@ -25,7 +25,6 @@ import numpy as np
 from nnctl._types import Array
 from nnctl.registry import Registry
 
-
 BLOCK = 32_768  # entries per block (128 KB of float32)
 
 # One block of a step: params, grads, scratch, how many of its leading entries weight decay applies to, then the
@@ -59,7 +58,8 @@ class Optimizer:
         self.weight_decay = weight_decay
         self.decay_size = params.size
         self.t = 0  # steps taken
-        self._tmp = np.empty(min(params.size, BLOCK), params.dtype)
+        self.block = BLOCK
+        self._tmp = np.empty(min(params.size, self.block), params.dtype)
         self._bound: tuple[Array, int, list[tuple[Array, Array, Array, int, list[Array]]]] | None = None
 
     def step(self, grads: Array) -> None:
@@ -75,8 +75,8 @@ class Optimizer:
         bound = self._bound
         if bound is None or bound[0] is not grads or bound[1] != self.decay_size:
             blocks, n, buffers = [], self.params.size, self._buffers()
-            for start in range(0, n, BLOCK):
-                end = min(n, start + BLOCK)
+            for start in range(0, n, self.block):
+                end = min(n, start + self.block)
                 blocks.append((self.params[start:end], grads[start:end], self._tmp[: end - start],
                                max(0, min(end, self.decay_size) - start), [b[start:end] for b in buffers]))
             bound = self._bound = (grads, self.decay_size, blocks)

@@ -1,6 +1,6 @@
 """The training pass, forward and backward over a batch of exactly m rows, with its NumPy calls bound once.
 
-A W1 batch (32 rows, 20 → 64 → 64 → 3) is about 40 NumPy calls of 0.3–3 µs each. Looking up, for every call,
+A W1 batch (32 rows, 20 → 64 → 64 → 3) is about 40 NumPy calls of 0.3 to 3 µs each. Looking up, for every call,
 the workspace's views, the layer's weights, the activation's method and the loss's scale cost 11 µs a batch,
 which is a sixth of the whole step (measured in-process against the NumPy floor of `make bench`). A
 `TrainingPass` does those lookups once per batch size. It then makes the same calls, in the same order, on
@@ -11,15 +11,30 @@ batch size it has seen: the full batches share one, and a short last batch gets 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from nnctl._types import Array
+from nnctl.engine.activations import Activation
 
 if TYPE_CHECKING:
     from nnctl.engine.losses import Loss
-    from nnctl.engine.network import Network
+
+
+class Network(Protocol):
+    """What a pass reads of `nnctl.engine.network.Network` (which builds its passes through a `Workspace`)."""
+
+    W: list[Array]
+    b: list[Array]
+    dW: list[Array]  # noqa: N815 (the math's name)
+    db: list[Array]
+    acts: list[Activation]
+    dropout: list[float]
+    dtype: np.dtype[np.floating]
+
+    @property
+    def n_layers(self) -> int: ...
 
 # np.dot, not np.matmul: the same BLAS call on these C-contiguous buffers (the same bits), 0.3-0.5 µs less
 # dispatch each; a W1 batch makes eight of them
@@ -93,10 +108,10 @@ class TrainingPass:
         for with_dropout in (False, True):
             steps: list[_Backward] = []
             for i in range(L - 1, 0, -1):
-                M = masks[i] if with_dropout else None
-                received = dropped[i] if M is not None and dropped[i] is not None else A[i]
-                steps.append((received.T, deltas[i + 1], network.dW[i], network.db[i][None, :], network.W[i].T, deltas[i], M,
-                              network.acts[i - 1].bind_backward(A[i], deltas[i], scratch[i])))
+                M, out = (masks[i], dropped[i]) if with_dropout else (None, None)
+                received = out if M is not None and out is not None else A[i]
+                steps.append((received.T, deltas[i + 1], network.dW[i], network.db[i][None, :], network.W[i].T,
+                              deltas[i], M, network.acts[i - 1].bind_backward(A[i], deltas[i], scratch[i])))
             self.steps[with_dropout] = steps
         self.first = (deltas[1], network.dW[0], network.db[0][None, :])
         self.ones = np.ones((1, m), network.dtype)

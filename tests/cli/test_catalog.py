@@ -24,7 +24,7 @@ from nnctl.cli.catalog import COMMANDS
 from conftest import ROOT, iris_config
 
 ENV = {"COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb"}
-HELP_NEVER_IMPORTS = ["numpy", "pandas", "pydantic", "yaml", "rich.markdown", "markdown_it", "rich.traceback",
+HELP_NEVER_IMPORTS = ["typer", "numpy", "pandas", "pydantic", "yaml", "rich.markdown", "markdown_it", "rich.traceback",
                       "attr", "nnctl.cli.commands", "nnctl.cli.extras"]
 PREDICT_NEVER_IMPORTS = ["pandas", "pydantic", "yaml", "rich", "nnctl.cli.extras", "nnctl.cli.explain"]
 
@@ -135,3 +135,25 @@ def test_a_path_argument_converts_to_a_path():
     ctx = typer.Context(command)
     model = next(p for p in command.get_params(ctx) if p.name == "model")
     assert model._runtime_param.coerce("m.npz", param=model, ctx=ctx) == Path("m.npz")
+
+
+@pytest.mark.parametrize("env", [{"COLUMNS": "80"}, {"COLUMNS": "36"}, {"COLUMNS": "160"}, {"TERMINAL_WIDTH": "70"},
+                                 {"FORCE_COLOR": "1", "COLUMNS": "100"}, {"FORCE_COLOR": "1", "COLUMNS": "200"},
+                                 {"FORCE_COLOR": "1", "NO_COLOR": "1"}])
+def test_help_without_typer_is_typers_help_byte_for_byte(env):
+    """`nnctl --help` draws the panels with rich alone (nnctl/cli/top_help.py); Typer's own rendering, at several
+    widths and with colour forced, gives the same bytes."""
+    import os
+
+    def run(code: str) -> bytes:
+        environment = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "NO_COLOR", "TERM",
+                                                                         "FORCE_COLOR", "TERMINAL_WIDTH")}
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=ROOT, timeout=120,
+                              env={**environment, **env})
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    ours = run("import sys; sys.argv = ['nnctl', '--help']; from nnctl.cli import main; main()")
+    typers = run("from nnctl.cli.app import app; app(['--help'], prog_name='nnctl')")
+    assert ours == typers
+    assert b"lr-find" in ours
