@@ -9,36 +9,31 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from nnctl.cli.app import Format, LogFormat, app, errors, exit_130_on_interrupt
-from nnctl.cli.console import escape, stderr
-from nnctl.errors import InputError, ModelFileError, TrainingInterrupted
+from nnctl.cli.console import escape, stderr, warn
+from nnctl.cli.params import (
+    Decimal,
+    Delimiter,
+    Encoding,
+    JsonTable,
+    LabelledCsv,
+    ModelFile,
+    Strict,
+    Unweighted,
+    model_first,
+)
+from nnctl.errors import InputError, TrainingInterrupted
 
 if TYPE_CHECKING:
     from nnctl.model.model import Model
 
 if TYPE_CHECKING:
     from nnctl.config.schema import Config
-
-# How the input CSV is written (`nnctl.dialect`): predict, evaluate and init take the same three flags.
-Strict = Annotated[bool, typer.Option("--strict", help="Fail on a category the model never saw in training "
-                                      "(otherwise it is encoded as all zeros, with a warning per column).")]
-Unweighted = Annotated[bool, typer.Option("--unweighted", help="Weigh every row 1, even when the CSV has the "
-                                          "model's data.weight column.")]
-Delimiter = Annotated[str | None, typer.Option("--delimiter", metavar="CHAR", show_default=False, help="The "
-                                               "character between fields: ',', ';', tab, '|' or another "
-                                               "(default: detected).")]
-Decimal = Annotated[str | None, typer.Option("--decimal", metavar="MARK", show_default=False, help="The decimal "
-                                             "mark of numbers: '.' or ',' (default: detected).")]
-Encoding = Annotated[str | None, typer.Option("--encoding", metavar="CODEC", show_default=False, help="The text "
-                                              "encoding, e.g. cp1252 or latin-1 (default: UTF-8, with or without "
-                                              "a byte-order mark).")]
-
 
 def _overrides(set_: list[str] | None, **shorthands: Any) -> list[str]:
     values = list(set_ or [])
@@ -168,12 +163,12 @@ def predict(
 
     with errors():
         dialect = Settings.checked(delimiter, decimal, encoding)
-        loaded = _model_first(load_model, model, input_, "predict")
+        loaded = model_first(load_model, model, input_, "predict")
         source = open_input(input_)
         name = "<stdin>" if input_ == "-" else input_
         options: dict[str, Any] = {"name": name, "proba": proba, "fmt": format_.value,
                                    "input_format": input_format.value, "keep": keep or [], "threshold": threshold,
-                                   "strict": strict, "warn": _warn, "dialect": dialect}
+                                   "strict": strict, "warn": warn, "dialect": dialect}
         try:
             if output is None:
                 run(loaded, source, sys.stdout, **options)
@@ -184,20 +179,6 @@ def predict(
         finally:
             if source is not sys.stdin.buffer:
                 source.close()
-
-
-def _warn(message: str) -> None:
-    stderr.print(f"[yellow]warning:[/] {escape(message)}")
-
-
-def _model_first(load: Callable[[Path], Model], model: Path, data: str, command: str) -> Model:
-    """The model file; when MODEL is not one but the DATA argument is a .npz, the arguments were swapped: say so."""
-    try:
-        return load(model)
-    except ModelFileError as exc:
-        if data != "-" and data.endswith(".npz") and not model.name.endswith(".npz"):
-            raise ModelFileError(f"{exc}; MODEL comes first: nnctl {command} {data} {model}") from None
-        raise
 
 
 @app.command()
@@ -212,7 +193,7 @@ def cv(
                                                 "its fold.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", metavar="KEY=VALUE",
                                                    help="Override a config key, e.g. training.epochs=5.")] = None,
-    json_: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    json_: JsonTable = False,
     fail_under: Annotated[list[str] | None, typer.Option("--fail-under", metavar="METRIC=VALUE", help="Exit 1 "
                                                          "when the folds' mean misses this bar, e.g. "
                                                          "val_accuracy=0.9 (losses and errors: an upper "
@@ -249,7 +230,7 @@ def cv(
 
         result_so_far: list[Any] = []
         result = cross_validate(cfg, folds, repeats, group, on_fold=said, predictions=output is not None,
-                                scheduler=scheduler, workers=workers, on_warning=_warn)
+                                scheduler=scheduler, workers=workers, on_warning=warn)
         unknown = [name for name in bars if name not in result.mean]
         if unknown:
             raise InputError(f"--fail-under {unknown[0]}: not a cross-validated metric (available: "
@@ -271,9 +252,9 @@ _SHOWN = ("val_loss", "val_accuracy", "val_f1", "val_r2", "val_rmse")
 
 @app.command()
 def evaluate(
-    model: Annotated[Path, typer.Argument(help="Model file (.npz).", show_default=False)],
-    data: Annotated[Path, typer.Argument(help="Labelled CSV (with the target column).", show_default=False)],
-    json_: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    model: ModelFile,
+    data: LabelledCsv,
+    json_: JsonTable = False,
     plot_: Annotated[Path | None, typer.Option("--plot", metavar="PNG", help="Also draw the confusion matrix and "
                                                "the reliability diagram (classification) or predicted against "
                                                "actual values (regression) into this PNG (needs matplotlib, "
@@ -300,18 +281,17 @@ def evaluate(
 
     with errors():
         dialect = Settings.checked(delimiter, decimal, encoding)
-        note = None
-        if plot_ is None:
-            scores = evaluation(_model_first(load_model, model, str(data), "evaluate"), data, dialect,
-                                strict=strict, weighted=not unweighted, warn=_warn).scores
-        else:
-            from nnctl.extras.plot import evaluation_figure, require_matplotlib, save_png
+        if plot_ is not None:  # before the work: a missing extra is said at once
+            from nnctl.extras.plot import require_matplotlib
 
             require_matplotlib("nnctl evaluate --plot")
-            loaded = _model_first(load_model, model, str(data), "evaluate")
-            result = evaluation(loaded, data, dialect, strict=strict, weighted=not unweighted, warn=_warn)
+        loaded = model_first(load_model, model, str(data), "evaluate")
+        result = evaluation(loaded, data, dialect, strict=strict, weighted=not unweighted, warn=warn)
+        scores, note = result.scores, None
+        if plot_ is not None:
+            from nnctl.extras.plot import evaluation_figure, save_png
+
             save_png(evaluation_figure(loaded, result, model.name, data.name), plot_)
-            scores = result.scores
             what = ("confusion matrix and reliability diagram" if loaded.task == "classification"
                     else "predicted against actual values")
             note = f"wrote {plot_} ({what})"
@@ -342,7 +322,7 @@ def check(
 
 @app.command()
 def inspect(
-    model: Annotated[Path, typer.Argument(help="Model file (.npz).", show_default=False)],
+    model: ModelFile,
     json_: Annotated[bool, typer.Option("--json", help="Print the model's metadata as JSON.")] = False,
 ) -> None:
     """Show what a model file holds: architecture, preprocessing, classes, training history."""

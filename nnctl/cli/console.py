@@ -35,3 +35,8 @@ class _Console:
 
 
 stderr: Any = _Console("stderr")
+
+
+def warn(message: str) -> None:
+    """One `warning:` line on stderr (the library's warnings, as every command shows them)."""
+    stderr.print(f"[yellow]warning:[/] {escape(message)}")

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from nnctl.cli.app import app, errors
-from nnctl.cli.commands import Decimal, Delimiter, Encoding, Strict, _model_first, _warn
+from nnctl.cli.console import warn
+from nnctl.cli.params import Decimal, Delimiter, Encoding, ModelFile, Strict, model_first
 from nnctl.errors import InputError
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ DOC = "docs/how-it-works.md"
 
 @app.command()
 def explain(
-    model: Annotated[Path, typer.Argument(help="Model file (.npz).", show_default=False)],
+    model: ModelFile,
     data: Annotated[Path, typer.Argument(help="CSV with the model's feature columns (and the target, for the "
                                          "loss and the gradients).", show_default=False)],
     row: Annotated[int, typer.Option("--row", metavar="N", help="The data row to explain: 1 is the first row "
@@ -56,8 +57,8 @@ def explain(
         if top < 1:
             raise InputError(f"{{top}} must be at least 1, not {top}", arguments=("top",))
         dialect = Settings.checked(delimiter, decimal, encoding)
-        loaded = _model_first(load_model, model, str(data), "explain")
-        result = explanation(loaded, data, row, dialect, strict=strict, warn=_warn)
+        loaded = model_first(load_model, model, str(data), "explain")
+        result = explanation(loaded, data, row, dialect, strict=strict, warn=warn)
         if json_:
             typer.echo(json.dumps(result.to_json()))
         else:

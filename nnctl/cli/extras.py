@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from nnctl.cli.app import app, debugging, errors, exit_130_on_interrupt
+from nnctl.cli.params import ModelFile
 from nnctl.cli.render import stderr
 from nnctl.errors import InputError
 
@@ -66,7 +67,7 @@ def sweep(
 
 @app.command()
 def export(
-    model: Annotated[Path, typer.Argument(help="Model file (.npz).", show_default=False)],
+    model: ModelFile,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Where to write the ONNX file (default: "
                                                 "MODEL with the suffix .onnx).")] = None,
 ) -> None:
@@ -88,7 +89,7 @@ def export(
 
 @app.command()
 def plot(
-    model: Annotated[Path, typer.Argument(help="Model file (.npz).", show_default=False)],
+    model: ModelFile,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Where to write the PNG (default: MODEL "
                                                 "with .npz replaced by .curves.png, or .calibration.png).")] = None,
     calibration: Annotated[Path | None, typer.Option("--calibration", metavar="DATA", help="Instead of the "

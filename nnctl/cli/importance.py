@@ -11,7 +11,18 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from nnctl.cli.app import app, errors
-from nnctl.cli.commands import Decimal, Delimiter, Encoding, Strict, Unweighted, _model_first, _warn
+from nnctl.cli.console import warn
+from nnctl.cli.params import (
+    Decimal,
+    Delimiter,
+    Encoding,
+    JsonTable,
+    LabelledCsv,
+    ModelFile,
+    Strict,
+    Unweighted,
+    model_first,
+)
 from nnctl.cli.render import fmt, stderr, stdout
 
 if TYPE_CHECKING:
@@ -22,8 +33,8 @@ BAR_WIDTH = 16  # characters of the longest bar
 
 @app.command()
 def importance(
-    model: Annotated[Path, typer.Argument(help="Model file (.npz).", show_default=False)],
-    data: Annotated[Path, typer.Argument(help="Labelled CSV (with the target column).", show_default=False)],
+    model: ModelFile,
+    data: LabelledCsv,
     metric: Annotated[str | None, typer.Option("--metric", metavar="NAME", show_default=False, help="Score by this "
                                                "metric of evaluate's, or loss (default: accuracy for "
                                                "classification, r2 for regression).")] = None,
@@ -31,7 +42,7 @@ def importance(
                                          "mean and sd.")] = 5,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the shuffles: the same seed, the same "
                                       "numbers.")] = 0,
-    json_: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    json_: JsonTable = False,
     plot_: Annotated[Path | None, typer.Option("--plot", metavar="PNG", help="Also draw the importances as a bar "
                                                "chart with sd error bars into this PNG (needs matplotlib, the "
                                                "'plot' extra).")] = None,
@@ -59,10 +70,10 @@ def importance(
             from nnctl.extras.plot import require_matplotlib
 
             require_matplotlib("nnctl importance --plot")
-        loaded = _model_first(load_model, model, str(data), "importance")
+        loaded = model_first(load_model, model, str(data), "importance")
         started = time.perf_counter()
         result = run(loaded, data, metric=metric, repeats=repeats, seed=seed, dialect=dialect, strict=strict,
-                     weighted=not unweighted, warn=_warn,
+                     weighted=not unweighted, warn=warn,
                      progress=lambda done: stderr.print(f"importance: {done:,} rows done", markup=False))
         seconds = time.perf_counter() - started
         if plot_ is not None:
