@@ -125,14 +125,7 @@ class Softmax(Activation):
     name = "softmax"
 
     def forward(self, Z: Array, scratch: Array | None = None) -> Array:
-        # Shifting by the row max leaves softmax unchanged and keeps exp from overflowing. The ufunc
-        # reductions (not Z.max) skip NumPy's Python wrappers: this runs once per batch.
-        column = scratch[:, :1] if scratch is not None else None
-        row_max = np.maximum.reduce(Z, axis=1, keepdims=True, out=column)
-        Z -= row_max
-        np.exp(Z, out=Z)
-        Z /= np.add.reduce(Z, axis=1, keepdims=True, out=column)
-        return Z
+        return self.bind_forward(Z, np.empty_like(Z[:, :1]) if scratch is None else scratch)()
 
     def backward(self, A: Array, delta: Array, scratch: Array) -> None:
         np.multiply(delta, A, out=scratch)
@@ -140,6 +133,8 @@ class Softmax(Activation):
         delta *= A
 
     def bind_forward(self, Z: Array, scratch: Array) -> Callable[[], Array]:
+        # Shifting by the row max leaves softmax unchanged and keeps exp from overflowing. The ufunc
+        # reductions (not Z.max) skip NumPy's Python wrappers: this runs once per batch.
         column, row_max, row_sum = scratch[:, :1], np.maximum.reduce, np.add.reduce
         subtract, exp, divide = np.subtract, np.exp, np.divide
 

@@ -80,15 +80,8 @@ class Loss:
     def output_delta(self, A: Array, Y: Array, activation: Activation, out: Array, scratch: Array,
                      weights: Array | None = None) -> None:
         """dL/dZ of the output layer, written to `out`: `fused_scale * (A - Y)` for the matching activation (when the
-        loss is `fused`), else dL/dA through the activation's derivative."""
-        if self.fused and activation.name == self.output_activation:
-            np.subtract(A, Y, out=out)
-            out *= self.fused_scale(A)
-        else:
-            self.gradient(A, Y, out)
-            activation.backward(A, out, scratch)
-        if weights is not None:
-            out *= weights[:, None]
+        loss is `fused`), else dL/dA through the activation's derivative; times each row's weight, if given."""
+        self.bind_output_delta(A, activation, out, scratch)(Y, weights)
 
     def fused_scale(self, A: Array) -> float:
         """dL/dZ = fused_scale * (A - Y) for the matching activation (a `fused` loss only)."""
@@ -96,20 +89,23 @@ class Loss:
 
     def bind_output_delta(self, A: Array, activation: Activation, out: Array,
                           scratch: Array) -> Callable[[Array, Array | None], None]:
-        """`output_delta(A, Y, activation, out, scratch, weights)` as a call of (Y, weights), for buffers the caller
-        fills again and again: the fused scale depends only on A's shape, so it is computed once."""
-        if not (self.fused and activation.name == self.output_activation):
-            def general(Y: Array, weights: Array | None) -> None:
-                self.output_delta(A, Y, activation, out, scratch, weights)
+        """`output_delta` for these buffers, as a call of (Y, weights): the training pass makes it once per batch size
+        and calls it for every batch (the fused scale depends only on A's shape, so it is computed once)."""
+        multiply = np.multiply
+        if self.fused and activation.name == self.output_activation:
+            scale, subtract = self.fused_scale(A), np.subtract
 
-            return general
-        scale, subtract, multiply = self.fused_scale(A), np.subtract, np.multiply
-
-        def output_delta(Y: Array, weights: Array | None) -> None:
-            subtract(A, Y, out=out)
-            multiply(out, scale, out=out)
-            if weights is not None:
-                multiply(out, weights[:, None], out=out)
+            def output_delta(Y: Array, weights: Array | None) -> None:
+                subtract(A, Y, out=out)
+                multiply(out, scale, out=out)
+                if weights is not None:
+                    multiply(out, weights[:, None], out=out)
+        else:
+            def output_delta(Y: Array, weights: Array | None) -> None:
+                self.gradient(A, Y, out)
+                activation.backward(A, out, scratch)
+                if weights is not None:
+                    multiply(out, weights[:, None], out=out)
 
         return output_delta
 

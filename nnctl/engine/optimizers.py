@@ -71,22 +71,24 @@ class Optimizer:
 
     def _blocks(self, grads: Array) -> list[tuple[Array, Array, Array, int, list[Array]]]:
         """Per block of `BLOCK` entries: (params, grads, scratch, decayed, [state buffers]) views, made once for this
-        `grads` buffer and decay size; `decayed` is how many leading entries of the block weight decay applies to."""
+        `grads` buffer and decay size; `decayed` is how many leading entries of the block weight decay applies to (0
+        without weight decay)."""
         bound = self._bound
         if bound is None or bound[0] is not grads or bound[1] != self.decay_size:
             blocks, n, buffers = [], self.params.size, self._buffers()
             for start in range(0, n, self.block):
                 end = min(n, start + self.block)
-                blocks.append((self.params[start:end], grads[start:end], self._tmp[: end - start],
-                               max(0, min(end, self.decay_size) - start), [b[start:end] for b in buffers]))
+                decayed = max(0, min(end, self.decay_size) - start) if self.weight_decay else 0
+                blocks.append((self.params[start:end], grads[start:end], self._tmp[: end - start], decayed,
+                               [b[start:end] for b in buffers]))
             bound = self._bound = (grads, self.decay_size, blocks)
         return bound[2]
 
-    def _add_l2(self, p: Array, g: Array, tmp: Array, decayed: int) -> None:
-        """Coupled L2 on a block: g[:decayed] += wd * p[:decayed] (the derivative of wd/2 * ||W||^2)."""
-        if self.weight_decay and decayed:
-            np.multiply(p[:decayed], self.weight_decay, out=tmp[:decayed])
-            g[:decayed] += tmp[:decayed]
+    def _decay(self, p: Array, g: Array, tmp: Array, decayed: int) -> None:
+        """Weight decay on a block whose first `decayed` entries are weights: coupled L2, g[:decayed] += wd *
+        p[:decayed] (the derivative of wd/2 * ||W||^2); AdamW decouples it."""
+        np.multiply(p[:decayed], self.weight_decay, out=tmp[:decayed])
+        g[:decayed] += tmp[:decayed]
 
     def state(self) -> dict[str, Any]:
         """Counters and the live state arrays to save beside the weights."""
@@ -119,7 +121,8 @@ class SGD(Optimizer):
         self.t += 1
         momentum, rate, first = self.momentum, self.learning_rate, self.t == 1
         for p, g, tmp, decayed, state in self._blocks(grads):
-            self._add_l2(p, g, tmp, decayed)
+            if decayed:
+                self._decay(p, g, tmp, decayed)
             if state:
                 (buf,) = state
                 if first:
@@ -174,10 +177,9 @@ class Adam(Optimizer):
         #   = lr (1 - b1) / ((1 - b1^t) s) * m_acc / (sqrt(v_acc) + eps / s), the scalars computed once.
         s = math.sqrt((1 - b2) / (1 - b2**self.t))
         eps, rate = self.eps / s, self.learning_rate * (1 - b1) / ((1 - b1**self.t) * s)
-        decay = self._decay if self.weight_decay else None
         for p, g, tmp, decayed, (m, v) in self._blocks(grads):
-            if decay is not None and decayed:
-                decay(p, g, tmp, decayed)
+            if decayed:
+                self._decay(p, g, tmp, decayed)
             m *= b1
             m += g
             v *= b2
@@ -188,10 +190,6 @@ class Adam(Optimizer):
             np.divide(m, tmp, out=tmp)
             tmp *= rate
             p -= tmp
-
-    def _decay(self, p: Array, g: Array, tmp: Array, decayed: int) -> None:
-        """Weight decay on a block whose first `decayed` entries are weights: coupled L2 (AdamW: decoupled)."""
-        self._add_l2(p, g, tmp, decayed)
 
     def state(self) -> dict[str, Any]:
         return {"t": self.t, "m_acc": self.m_acc, "v_acc": self.v_acc}
@@ -241,7 +239,8 @@ class RMSprop(Optimizer):
         self.t += 1
         rho, eps, momentum, rate = self.rho, self.eps, self.momentum, self.learning_rate
         for p, g, tmp, decayed, state in self._blocks(grads):
-            self._add_l2(p, g, tmp, decayed)
+            if decayed:
+                self._decay(p, g, tmp, decayed)
             v = state[0]
             v *= rho
             np.square(g, out=tmp)
