@@ -162,11 +162,7 @@ class Loop:
                 batches += 1
                 stop = start + B
                 step = full if stop <= n else ws.training_pass(network, n - start)
-                if gather is None:
-                    Xb = X[start:stop]
-                else:
-                    assert self.x_buffer is not None
-                    Xb = np.take(X, gather[start:stop], axis=0, out=self.x_buffer[: step.m], mode="clip")
+                Xb = X[start:stop] if gather is None else self.gather(X, gather[start:stop])
                 A = step.forward(Xb, rng)
                 # the loss and the running metrics are computed once per segment from these copies (a dozen NumPy
                 # calls fewer per batch); a diverging batch is still named, with its number, at the segment's end
@@ -188,6 +184,12 @@ class Loop:
             stats.validation = self.model.score(self.validation.chunks())
         stats.seconds = time.perf_counter() - started
         return stats
+
+    def gather(self, X: Array, rows: np.ndarray) -> Array:
+        """The batch of wide rows X[rows] (m, n_inputs), gathered into the loop's batch buffer. mode="clip": the rows
+        are a permutation's, never out of range, and NumPy's default mode copies through a temporary buffer."""
+        assert self.x_buffer is not None
+        return np.take(X, rows, axis=0, out=self.x_buffer[: len(rows)], mode="clip")
 
     def _outputs(self, n: int) -> Array:
         """A buffer for the network outputs of a segment of n rows (n, n_outputs), grown once to the largest."""

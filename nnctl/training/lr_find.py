@@ -166,14 +166,10 @@ def _batches(loop: Loop) -> Iterator[tuple[Array, Array, Array | None]]:
     B = loop.batch
     while True:
         for X, parts, gather in loop.train.segments(loop.rng if loop.shuffle else None, B, loop.wide):
-            Y, w = parts[0], parts[2]
+            Y, w = parts.Y, parts.w
             for begin in range(0, len(Y), B):
                 rows = slice(begin, begin + B)
-                if gather is None:
-                    Xb = X[rows]
-                else:
-                    assert loop.x_buffer is not None
-                    Xb = np.take(X, gather[rows], axis=0, out=loop.x_buffer[: len(Y[rows])], mode="clip")
+                Xb = X[rows] if gather is None else loop.gather(X, gather[rows])
                 yield Xb, Y[rows], None if w is None else w[rows]
 
 
