@@ -9,10 +9,10 @@ buffer starts at the first gradient); `weight_decay` is the coupled L2 penalty `
 AdamW, where it is decoupled (`p *= 1 - lr * wd`, Loshchilov & Hutter 2019).
 
 `Optimizer.step` runs block by block: every buffer is cut into blocks of `BLOCK` entries, and all of a step's
-passes (weight decay, then the optimizer's `_update`) run over one block before the next. A block of each buffer Adam touches (params, grads, m, v, scratch: 640 KB)
-stays in the L2 cache between passes, where ten passes over the whole of W2's 235,146 parameters went out to L3
-for each: 375 µs a step instead of 470 µs (measured on this 2 MB-L2 machine). Every pass is elementwise, so
-the results are the same bits.
+passes (weight decay, then the optimizer's `_update`) run over one block before the next. A block of each
+buffer Adam touches (params, grads, m, v, scratch: 640 KB) stays in the L2 cache between passes, where ten
+passes over the whole of W2's 235,146 parameters went out to L3 for each: 375 µs a step instead of 470 µs
+(measured on this 2 MB-L2 machine). Every pass is elementwise, so the results are the same bits.
 """
 
 from __future__ import annotations
