@@ -6,6 +6,14 @@ which is a sixth of the whole step (measured in-process against the NumPy floor 
 `TrainingPass` does those lookups once per batch size. It then makes the same calls, in the same order, on
 the same buffers, so its results are bit for bit those of the plain loop. The workspace keeps one pass per
 batch size it has seen: the full batches share one, and a short last batch gets its own.
+
+The order of the calls is chosen for the cache. A W2 GEMM (128 x 784 x 256) evicts what NumPy's next call
+needs, and OpenBLAS's second thread writes half of its output in the other core's cache: the first elementwise
+call after it costs 7 to 25 µs more than the same call on data in cache. So the work on a delta happens while the
+call that wrote it is still in cache: each bias gradient is taken as soon as its delta is final, before the
+GEMMs that read the delta (not after them), and ReLU's mask is made in the forward pass, from A in cache, not
+from A after the backward GEMMs (`engine/activations.py`). Measured in-process on W2: 1,547 µs a batch before,
+1,413 after, the same bits.
 """
 
 from __future__ import annotations
@@ -82,9 +90,9 @@ class Workspace:
 _Forward = tuple[Array, Array, Array, Callable[[], Array]]
 # Dropout after a layer's activation: its mask buffer M, the dropped output, the keep probability and 1 / keep.
 _Dropout = tuple[Array, Array, float, float]
-# Backward through layer i > 0: A_i.T (what it received), delta_{i+1}, dW_i, db_i, W_i.T, delta_i, the dropout mask
-# on delta_i (or None) and the previous activation's derivative bound to delta_i.
-_Backward = tuple[Array, Array, Array, Array, Array, Array, Array | None, Callable[[], None]]
+# Backward through layer i > 0: A_i.T (what it received), delta_{i+1}, dW_i, W_i.T, delta_i, the dropout mask on
+# delta_i (or None), the previous activation's derivative bound to delta_i, and db_{i-1} (from delta_i).
+_Backward = tuple[Array, Array, Array, Array, Array, Array | None, Callable[[], None], Array]
 
 
 class TrainingPass:
@@ -110,10 +118,12 @@ class TrainingPass:
             for i in range(L - 1, 0, -1):
                 M, out = (masks[i], dropped[i]) if with_dropout else (None, None)
                 received = out if M is not None and out is not None else A[i]
-                steps.append((received.T, deltas[i + 1], network.dW[i], network.db[i][None, :], network.W[i].T,
-                              deltas[i], M, network.acts[i - 1].bind_backward(A[i], deltas[i], scratch[i])))
+                steps.append((received.T, deltas[i + 1], network.dW[i], network.W[i].T, deltas[i], M,
+                              network.acts[i - 1].bind_backward(A[i], deltas[i], scratch[i]),
+                              network.db[i - 1][None, :]))
             self.steps[with_dropout] = steps
-        self.first = (deltas[1], network.dW[0], network.db[0][None, :])
+        self.db_L = network.db[L - 1][None, :]
+        self.first = (deltas[1], network.dW[0])
         self.ones = np.ones((1, m), network.dtype)
         self._loss: Loss | None = None
         self._output_delta: Callable[[Array, Array | None], None] | None = None
@@ -152,13 +162,13 @@ class TrainingPass:
             self._loss = loss
         self._output_delta(Y, weights)  # type: ignore[misc]
         ones = self.ones
-        for received_T, delta, dW, db, W_T, prev, M, derivative in self.steps[dropout]:
+        dot(ones, self.delta_L, out=self.db_L)
+        for received_T, delta, dW, W_T, prev, M, derivative, db in self.steps[dropout]:
             dot(received_T, delta, out=dW)
-            dot(ones, delta, out=db)
             dot(delta, W_T, out=prev)
             if M is not None:
                 multiply(prev, M, out=prev)
             derivative()
-        delta, dW, db = self.first
+            dot(ones, prev, out=db)
+        delta, dW = self.first
         dot(X.T, delta, out=dW)
-        dot(ones, delta, out=db)
