@@ -27,7 +27,7 @@ import numpy as np
 from nnctl._version import __version__
 from nnctl.config.schema import Config
 from nnctl.data.dataset import Dataset, Sources
-from nnctl.data.reader import config_dialect
+from nnctl.data.dialects import config_dialect
 from nnctl.data.rows import InMemoryRows
 from nnctl.errors import DataError, OutputError
 from nnctl.model.model import write_npz_atomic

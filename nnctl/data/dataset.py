@@ -7,12 +7,15 @@ its rows to a spill file when opened. Callers `open()` it before the first epoch
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from nnctl.data.rows import Rows
 from nnctl.model.preprocessing import Preprocessor, TargetEncoder
 from nnctl.model.state import StreamingInfo
+
+Warn = Callable[[str], None]  # what hears about dropped rows, leaks and the like: one line each
 
 
 @dataclass

@@ -11,8 +11,7 @@ import numpy as np
 
 from nnctl.config.schema import Config
 from nnctl.data import memory
-from nnctl.data.dataset import Dataset
-from nnctl.data.rules import Warn
+from nnctl.data.dataset import Dataset, Warn
 from nnctl.errors import TrainingError
 
 if TYPE_CHECKING:

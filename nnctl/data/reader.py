@@ -2,7 +2,7 @@
 CSV line of each row (a frame's index is its rows' positions in the file: line = index + 2, the header is line 1).
 
 Each file is read in its dialect (delimiter, decimal mark, encoding: `nnctl.dialect`), as asked for or detected
-from its first few KB; `config_dialect` is a config's, whose errors name the `data.*` keys.
+from its first few KB; a config's (`nnctl.data.dialects.config_dialect`) has errors naming the `data.*` keys.
 
 Applying the fitted preprocessing needs no pandas (`nnctl.model.preprocessing`), so `predict` starts fast.
 """
@@ -19,7 +19,6 @@ from typing import IO, Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from nnctl.config.schema import Config
 from nnctl.dialect import (
     Dialect,
     Settings,
@@ -37,14 +36,6 @@ T = TypeVar("T")
 _EXTRA_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")  # pandas' C parser
 _WIDE_COLUMNS = 1000  # from this many columns a whole file is parsed in one piece (pandas' `low_memory=False`)
 _CHECKED_VALUES = 10_000  # distinct values of a text column checked for numbers with the other decimal mark
-
-
-def config_dialect(config: Config, path: str | Path) -> Dialect:
-    """The dialect of a config's CSV: `data.delimiter`, `data.decimal`, `data.encoding`, or detected (the header
-    must hold the target and the features the config names); errors name those keys."""
-    data = config.data
-    settings = Settings(data.delimiter, data.decimal, data.encoding, prefix="data.")
-    return sniff(path, settings, [data.target, *(data.features or [])])
 
 
 def _dialect(path: str | Path | IO[str], dialect: Dialect | None) -> Dialect:

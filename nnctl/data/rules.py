@@ -12,13 +12,13 @@ CSV read chunk by chunk (`nnctl.data.streaming`, `nnctl.data.spill`) drop, check
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from nnctl.config.schema import Config
+from nnctl.data.dataset import Warn
 from nnctl.data.fit import is_numeric
 from nnctl.data.reader import line_of, require_columns, series_line
 from nnctl.errors import ConfigError, DataError
@@ -28,7 +28,6 @@ from nnctl.model.preprocessing import Preprocessor, TargetEncoder, to_numbers
 if TYPE_CHECKING:
     from nnctl.model.model import Model
 
-Warn = Callable[[str], None]
 LEAK_CHECK_COLUMNS = 500
 Unseen = dict[str, tuple[int, set[str]]]  # categorical column -> (rows with unseen categories, those categories)
 
@@ -146,13 +145,6 @@ def require_counts(config: Config, target: pd.Series, source: str) -> None:
         i = int(np.argmax(negative))
         raise DataError(f"{source}: target '{config.data.target}' line {series_line(target, i)}: {values[i]:g} is "
                         "negative; loss: poisson predicts counts (numbers >= 0); use loss: mse for signed targets")
-
-
-def loss_options(config: Config, base: Model | None) -> dict[str, float]:
-    """The loss's parameters (huber: delta): the config's, its defaults filled in; left out, a fine-tuned model's."""
-    if config.loss is not None:
-        return {key: float(value) for key, value in config.loss.hyperparameters().items()}
-    return dict(base.loss_options) if base is not None else {}
 
 
 def require_numeric_target(numeric: bool, config: Config, loss: str, source: str) -> None:

@@ -24,8 +24,9 @@ import pandas as pd
 from nnctl.config.schema import Config
 from nnctl.data.cache import spill_root
 from nnctl.data.chunks import Splitter, key_label, read_with_status, target_codes
+from nnctl.data.dialects import config_dialect
 from nnctl.data.fit import encode_target, transform
-from nnctl.data.reader import config_dialect, read_csv_chunks
+from nnctl.data.reader import read_csv_chunks
 from nnctl.data.rows import Layout, SpilledRows
 from nnctl.data.rules import clean, report_dropped, row_weights
 from nnctl.errors import DataError, OutputError

@@ -34,13 +34,13 @@ import pandas as pd
 from nnctl.config.schema import Config
 from nnctl.data import spill
 from nnctl.data.chunks import Splitter, key_label, read_with_status, target_codes
-from nnctl.data.dataset import Dataset, Sources
+from nnctl.data.dataset import Dataset, Sources, Warn
+from nnctl.data.dialects import config_dialect
 from nnctl.data.fit import fit_target, is_numeric, target_numbers, text_spec
-from nnctl.data.reader import config_dialect, line_of, read_header, require_columns
+from nnctl.data.reader import line_of, read_header, require_columns
 from nnctl.data.rows import Layout, SpilledRows
 from nnctl.data.rules import (
     Unseen,
-    Warn,
     checked_features,
     class_weights,
     clean,

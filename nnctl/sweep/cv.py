@@ -32,9 +32,10 @@ import numpy as np
 import pandas as pd
 
 from nnctl.config.schema import Config
+from nnctl.data.dialects import config_dialect
 from nnctl.data.fit import labels_of
 from nnctl.data.folds import Fold, make_folds
-from nnctl.data.reader import config_dialect, read_csv, require_columns
+from nnctl.data.reader import read_csv, require_columns
 from nnctl.data.rules import configured_columns, drop_unlabelled, loss_name
 from nnctl.engine.losses import LOSSES
 from nnctl.errors import ConfigError

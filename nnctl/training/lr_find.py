@@ -28,11 +28,10 @@ import numpy as np
 from nnctl._types import Array
 from nnctl.config.schema import Config
 from nnctl.data.load import load_dataset
-from nnctl.data.rules import loss_options
 from nnctl.errors import InputError, TrainingError
 from nnctl.model.model import Model
 from nnctl.training.loop import Loop, clip_global_norm
-from nnctl.training.setup import build_loop, resolve_layers
+from nnctl.training.setup import build_loop, loss_options, resolve_layers
 
 STEPS, START, END = 200, 1e-7, 10.0
 BETA = 0.9  # the moving average's weight of the past: it lags about 10 steps (0.4 decades at the defaults)

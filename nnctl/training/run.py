@@ -20,7 +20,6 @@ import numpy as np
 from nnctl.config.schema import Config
 from nnctl.data.dataset import Dataset
 from nnctl.data.load import load_dataset
-from nnctl.data.rules import loss_options
 from nnctl.engine.network import Network, parameter_count
 from nnctl.engine.schedules import monitor_mode
 from nnctl.errors import ConfigError, InputError, ModelFileError, TrainingError, TrainingInterrupted
@@ -36,6 +35,7 @@ from nnctl.training.setup import (
     build_loop,
     checkpoint_path,
     final_metrics,
+    loss_options,
     output_path,
     resolve_layers,
     resolved_config,

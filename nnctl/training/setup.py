@@ -13,9 +13,8 @@ import numpy as np
 
 from nnctl.config.schema import Config
 from nnctl.data.cache import spill_root
-from nnctl.data.dataset import Dataset
+from nnctl.data.dataset import Dataset, Warn
 from nnctl.data.load import load_dataset
-from nnctl.data.rules import Warn, loss_options
 from nnctl.engine.initializers import default_init
 from nnctl.engine.losses import LOSSES
 from nnctl.engine.metrics import EVERY_ROW, RUNNING_REGRESSION, metric_names
@@ -24,6 +23,13 @@ from nnctl.errors import ConfigError
 from nnctl.model.model import Model
 from nnctl.training import calibrate
 from nnctl.training.loop import EarlyStopping, Loop
+
+
+def loss_options(config: Config, base: Model | None) -> dict[str, float]:
+    """The loss's parameters (huber: delta): the config's, its defaults filled in; left out, a fine-tuned model's."""
+    if config.loss is not None:
+        return {key: float(value) for key, value in config.loss.hyperparameters().items()}
+    return dict(base.loss_options) if base is not None else {}
 
 
 @dataclass

@@ -8,7 +8,7 @@ import os
 import pytest
 
 import nnctl.data.cache
-import nnctl.data.memory
+import nnctl.data.parse
 import nnctl.training.events
 from nnctl.config.load import load_config
 from nnctl.training.run import train
@@ -46,7 +46,7 @@ def test_a_hit_trains_the_same_model_without_parsing(write_config, tmp_path, cac
     def no_parsing(*args, **kwargs):
         raise AssertionError("the CSV was parsed again")
 
-    monkeypatch.setattr(nnctl.data.memory, "read_csv", no_parsing)
+    monkeypatch.setattr(nnctl.data.parse, "read_csv", no_parsing)
     second = train(_config(write_config, tmp_path), save=False, callback=Record())
     assert second.model.network.params.tobytes() == first.model.network.params.tobytes()
     assert second.model.preprocessor == first.model.preprocessor
@@ -79,3 +79,22 @@ def test_small_files_and_cache_false_are_not_cached(write_config, tmp_path, monk
     monkeypatch.setattr(nnctl.data.cache, "MIN_BYTES", 0)
     train(_config(write_config, tmp_path, cache=False), save=False)
     assert not (tmp_path / "cache").exists()
+
+
+def test_a_run_on_cached_data_imports_no_pandas(write_config, tmp_path, cached):
+    """Parsing is the only user of pandas: `nnctl train` on a cache hit, in a fresh process, never imports it."""
+    import json
+    import subprocess
+    import sys
+
+    config = _config(write_config, tmp_path)
+    train(config, save=False)  # fills the cache
+    code = ("import json, sys\nimport nnctl.data.cache\nnnctl.data.cache.MIN_BYTES = 0\n"
+            "sys.argv = ['nnctl', *sys.argv[1:]]\nfrom nnctl.cli import main\n"
+            "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+            "print(json.dumps(sorted(m for m in sys.modules if m == 'pandas' or m.startswith('pandas.'))))")
+    env = {**os.environ, "NNCTL_CACHE_DIR": str(cached)}
+    done = subprocess.run([sys.executable, "-c", code, "train", str(config.source), "-q", "-o", str(tmp_path / "m.npz")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []

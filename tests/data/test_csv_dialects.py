@@ -9,8 +9,9 @@ import pytest
 import yaml
 
 from nnctl.config.load import load_config
+from nnctl.data.dialects import config_dialect
 from nnctl.data.load import load_dataset
-from nnctl.data.reader import config_dialect, read_csv
+from nnctl.data.reader import read_csv
 from nnctl.data.starter import starter_config
 from nnctl.dialect import Settings
 from nnctl.errors import DataError

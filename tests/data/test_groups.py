@@ -9,7 +9,7 @@ import pytest
 
 from nnctl.config.load import config_from
 from nnctl.data.load import load_dataset
-from nnctl.data.memory import split_rows
+from nnctl.data.parse import split_rows
 
 from conftest import DATASETS
 

@@ -3,7 +3,7 @@ import pytest
 
 from nnctl.config.load import load_config
 from nnctl.data.load import load_dataset
-from nnctl.data.memory import split_rows
+from nnctl.data.parse import split_rows
 from nnctl.errors import DataError
 
 from conftest import DATASETS, iris_config
