@@ -94,7 +94,7 @@ def test_a_run_on_cached_data_imports_no_pandas(write_config, tmp_path, cached):
             "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
             "print(json.dumps(sorted(m for m in sys.modules if m == 'pandas' or m.startswith('pandas.'))))")
     env = {**os.environ, "NNCTL_CACHE_DIR": str(cached)}
-    done = subprocess.run([sys.executable, "-c", code, "train", str(config.source), "-q", "-o", str(tmp_path / "m.npz")],
-                          capture_output=True, text=True, env=env, timeout=120)
+    args = ["train", str(config.source), "-q", "-o", str(tmp_path / "m.npz")]
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
