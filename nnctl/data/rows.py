@@ -35,6 +35,13 @@ from nnctl.errors import OutputError
 from nnctl.model.model import Chunk
 
 
+def take_rows(a: np.ndarray, rows: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """a[rows] written into `out` (len(rows), ...). The rows are always a permutation's, never out of range, so
+    mode="clip": NumPy's default mode copies through a temporary buffer first (2.5x slower for an epoch's rows,
+    76 against 56 µs for a W2 batch)."""
+    return np.take(a, rows, axis=0, out=out, mode="clip")
+
+
 class Parts(NamedTuple):
     """A segment's rows but X: the loss's target Y (n, n_outputs), y (n,), and, when the run has them, the loss
     weights w (n,) (data.weight times class weights, average 1) and data.weight's own values r (n,), which weigh
@@ -117,9 +124,7 @@ class InMemoryRows:
         order = rng.permutation(len(self))
 
         def shuffled(name: str, a: np.ndarray) -> np.ndarray:
-            # mode="clip" (the indices are a permutation, never out of range): take writes straight into `out`
-            # instead of buffering the default mode's checked copy, 2.5x faster
-            return np.take(a, order, axis=0, out=self._copy(name, a), mode="clip")
+            return take_rows(a, order, self._copy(name, a))
 
         parts = Parts(shuffled("Y", self.Y), shuffled("y", self.y), None if self.w is None else shuffled("w", self.w),
                       None if self.r is None else shuffled("r", self.r))
@@ -277,7 +282,7 @@ class SpilledRows:
             rng.shuffle(permutation)
             for i, (b, s) in enumerate(zip(buffers, shuffled, strict=True)):
                 if not (wide and i == 0):
-                    np.take(b[:n], permutation, axis=0, out=s[:n], mode="clip")
+                    take_rows(b[:n], permutation, s[:n])
             if full:
                 if wide:
                     yield buffers[0], self.layout.named([s[:full] for s in shuffled[1:]]), permutation[:full]
@@ -285,7 +290,7 @@ class SpilledRows:
                     yield shuffled[0][:full], self.layout.named([s[:full] for s in shuffled[1:]]), None
             if carry:  # the unfinished batch moves to the front, to be shuffled again with the next fill
                 if wide:
-                    np.take(buffers[0], permutation[full:n], axis=0, out=shuffled[0][:carry], mode="clip")
+                    take_rows(buffers[0], permutation[full:n], shuffled[0][:carry])
                     buffers[0][:carry] = shuffled[0][:carry]
                 for i, (b, s) in enumerate(zip(buffers, shuffled, strict=True)):
                     if not (wide and i == 0):

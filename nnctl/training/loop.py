@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from nnctl._types import Array
-from nnctl.data.rows import Parts, Rows
+from nnctl.data.rows import Parts, Rows, take_rows
 from nnctl.engine.metrics import RunningMetrics
 from nnctl.engine.optimizers import Optimizer
 from nnctl.engine.schedules import Schedule, improved, monitor_mode
@@ -186,10 +186,9 @@ class Loop:
         return stats
 
     def gather(self, X: Array, rows: np.ndarray) -> Array:
-        """The batch of wide rows X[rows] (m, n_inputs), gathered into the loop's batch buffer. mode="clip": the rows
-        are a permutation's, never out of range, and NumPy's default mode copies through a temporary buffer."""
+        """The batch of wide rows X[rows] (m, n_inputs), gathered into the loop's batch buffer."""
         assert self.x_buffer is not None
-        return np.take(X, rows, axis=0, out=self.x_buffer[: len(rows)], mode="clip")
+        return take_rows(X, rows, self.x_buffer[: len(rows)])
 
     def _outputs(self, n: int) -> Array:
         """A buffer for the network outputs of a segment of n rows (n, n_outputs), grown once to the largest."""
