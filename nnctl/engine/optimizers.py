@@ -29,7 +29,7 @@ BLOCK = 32_768  # entries per block (128 KB of float32)
 
 # One block of a step: params, grads, scratch, how many of its leading entries weight decay applies to, then the
 # optimizer's state buffers (views of the same entries)
-Block = tuple[Array, ...]
+Block = tuple[Array, Array, Array, int, list[Array]]
 
 
 def _decay_rates(**rates: float) -> None:
@@ -61,7 +61,7 @@ class Optimizer:
         self.t = 0  # steps taken
         self.block = BLOCK
         self._tmp = np.empty(min(params.size, self.block), params.dtype)
-        self._bound: tuple[Array, int, list[tuple[Array, Array, Array, int, list[Array]]]] | None = None
+        self._bound: tuple[Array, int, list[Block]] | None = None  # (grads, decay size, its blocks)
 
     def step(self, grads: Array) -> None:
         """Update `params` from `grads` block by block: weight decay on the block's weights, then the rule."""
@@ -84,13 +84,14 @@ class Optimizer:
         """The state buffers a step updates (shaped like params), in the order `_blocks` gives their blocks."""
         return []
 
-    def _blocks(self, grads: Array) -> list[tuple[Array, Array, Array, int, list[Array]]]:
+    def _blocks(self, grads: Array) -> list[Block]:
         """Per block of `BLOCK` entries: (params, grads, scratch, decayed, [state buffers]) views, made once for this
         `grads` buffer and decay size; `decayed` is how many leading entries of the block weight decay applies to (0
         without weight decay)."""
         bound = self._bound
         if bound is None or bound[0] is not grads or bound[1] != self.decay_size:
-            blocks, n, buffers = [], self.params.size, self._buffers()
+            blocks: list[Block] = []
+            n, buffers = self.params.size, self._buffers()
             for start in range(0, n, self.block):
                 end = min(n, start + self.block)
                 decayed = max(0, min(end, self.decay_size) - start) if self.weight_decay else 0
