@@ -3,9 +3,11 @@
 import numpy as np
 import pytest
 
+from nnctl.engine import passes
 from nnctl.engine.activations import ACTIVATIONS
 from nnctl.engine.losses import LOSSES
 from nnctl.engine.network import Network, Workspace
+from nnctl.engine.passes import product
 
 OUTPUTS = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid", "mse": "identity", "poisson": "exp"}
 
@@ -103,3 +105,35 @@ def test_a_short_batch_after_full_ones_gets_its_own_gradients(rng):
         # and the bias gradient (ones @ delta, a BLAS sum) is the column sum of the output delta
         delta = (net.forward(X[rows]) - Y[rows]) / (rows.stop - rows.start)
         np.testing.assert_allclose(net.db[-1], delta.sum(axis=0), rtol=1e-12, atol=1e-15)
+
+
+def test_products_go_through_matmul_from_32_kb_of_output():
+    """np.dot zero-fills its output before the sgemm: from 32 KB of output the pass uses np.matmul instead."""
+    assert product(np.empty((64, 128), np.float32)) is np.matmul  # 32 KB
+    assert product(np.empty((64, 127), np.float32)) is np.dot
+    assert product(np.empty((64, 64), np.float64)) is np.matmul
+    assert product(np.empty((32, 64), np.float32)) is np.dot  # a W1 hidden layer
+
+
+@pytest.mark.parametrize("dropout", [False, True])
+def test_matmul_products_give_the_bits_of_dot(dropout, rng, monkeypatch):
+    """A network whose big products go through np.matmul computes the same outputs and gradients, bit for bit, as
+    the same pass with every product through np.dot (a float32 W2-like shape: the same sgemm either way)."""
+    rates = [0.2, 0.1, 0.0] if dropout else None
+    net = Network([300, 256, 64, 10], ["relu", "relu", "softmax"], "float32", dropout=rates)
+    net.initialise(["he_normal", "he_normal", "glorot_uniform"], rng)
+    loss = LOSSES["cross_entropy"]
+    X = rng.standard_normal((128, 300), dtype=np.float32)
+    Y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 128)]
+
+    def run(seed: int) -> tuple[bytes, bytes]:
+        ws = Workspace(net.sizes, 128, net.dtype, net.dropout)
+        A = net.forward_train(ws, X, np.random.default_rng(seed) if dropout else None)
+        net.backward(ws, X, Y, loss, dropout=dropout)
+        return A.tobytes(), net.grads.tobytes()
+
+    step = Workspace(net.sizes, 128, net.dtype, net.dropout).training_pass(net, 128)
+    assert {p for *_, p in step.layers} == {np.matmul, np.dot}  # the hidden layers' outputs are 32 KB or more
+    with_matmul = run(7)
+    monkeypatch.setattr(passes, "MATMUL_FROM", 1 << 62)
+    assert run(7) == with_matmul
