@@ -63,13 +63,13 @@ class ReLU(Activation):
 
         def forward() -> Array:
             maximum(Z, zeros, out=Z)
-            greater(Z, zeros, out=scratch)
+            greater(Z, zeros, scratch)
             return Z
 
         return forward
 
     def bind_backward(self, A: Array, delta: Array, scratch: Array) -> Callable[[], None]:
-        return partial(np.multiply, delta, scratch, out=delta)
+        return partial(np.multiply, delta, scratch, delta)
 
 
 class LeakyReLU(Activation):
@@ -150,9 +150,9 @@ class Softmax(Activation):
         def forward() -> Array:
             copyto(Z_T, Z.T)
             row_max(Z_T, axis=0, out=peak[:, 0])
-            subtract(Z, peak, out=Z)
-            exp(Z, out=Z)
-            return divide(Z, row_sum(Z, axis=1, keepdims=True, out=column), out=Z)
+            subtract(Z, peak, Z)
+            exp(Z, Z)
+            return divide(Z, row_sum(Z, axis=1, keepdims=True, out=column), Z)
 
         return forward
 

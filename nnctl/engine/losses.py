@@ -96,8 +96,8 @@ class Loss:
             scale, subtract = self.fused_scale(A), np.subtract
 
             def output_delta(Y: Array, weights: Array | None) -> None:
-                subtract(A, Y, out=out)
-                multiply(out, scale, out=out)
+                subtract(A, Y, out)
+                multiply(out, scale, out)
                 if weights is not None:
                     multiply(out, weights[:, None], out=out)
         else:

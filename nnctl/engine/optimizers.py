@@ -198,11 +198,11 @@ class Adam(Optimizer):
         m *= b1
         m += g
         v *= b2
-        np.square(g, out=tmp)
+        np.square(g, tmp)
         v += tmp
-        np.sqrt(v, out=tmp)
+        np.sqrt(v, tmp)
         tmp += eps
-        np.divide(m, tmp, out=tmp)
+        np.divide(m, tmp, tmp)
         tmp *= rate
         p -= tmp
 
