@@ -315,6 +315,11 @@ def main() -> int:
             print(f"  nnctl / {peer:<8} {ratio:5.2f}x [{min(ratios[peer]):.2f}-{max(ratios[peer]):.2f}]{verdict}")
             if goal is not None and ratio > goal:
                 missed.append(f"{name}: {ratio:.2f}x {peer} (goal {goal}x)")
+        # what no NumPy trainer beats by much: the floor against the other peers, in the same rounds
+        bounds = {peer: statistics.median(r["floor"] / r[peer] for r in rounds) for peer in PEERS[1:]}
+        results[name]["floor_ratios"] = bounds
+        print("  floor / " + ", ".join(f"{peer} {bound:.2f}x" for peer, bound in bounds.items())
+              + " (the NumPy floor itself, for scale)")
     parse, cached, size = load_times("W2")
     results["load"] = {"parse_seconds": parse, "cached_seconds": cached, "csv_bytes": size}
     print(f"W2 CSV ({size / 1e6:.0f} MB) to training arrays: parsed {parse:.2f} s, from the data cache "
