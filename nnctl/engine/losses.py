@@ -99,13 +99,13 @@ class Loss:
                 subtract(A, Y, out)
                 multiply(out, scale, out)
                 if weights is not None:
-                    multiply(out, weights[:, None], out=out)
+                    multiply(out, weights[:, None], out)
         else:
             def output_delta(Y: Array, weights: Array | None) -> None:
                 self.gradient(A, Y, out)
                 activation.backward(A, out, scratch)
                 if weights is not None:
-                    multiply(out, weights[:, None], out=out)
+                    multiply(out, weights[:, None], out)
 
         return output_delta
 

@@ -172,9 +172,9 @@ class TrainingPass:
             if dropout is not None:  # inverted dropout: keep each unit with probability `keep`, scaled by 1 / keep
                 M, dropped, keep, scale = dropout
                 rng.random(out=M, dtype=M.dtype.type)
-                less(M, keep, out=M)
+                less(M, keep, M)
                 M *= scale
-                inputs = multiply(inputs, M, out=dropped)
+                inputs = multiply(inputs, M, dropped)
         return inputs
 
     def backward(self, X: Array, Y: Array, loss: Loss, weights: Array | None = None, dropout: bool = False) -> None:
