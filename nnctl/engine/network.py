@@ -17,6 +17,7 @@ from itertools import pairwise
 import numpy as np
 
 from nnctl._types import Array
+from nnctl.engine import aligned
 from nnctl.engine.activations import ACTIVATIONS, Activation
 from nnctl.engine.initializers import INITIALIZERS
 from nnctl.engine.losses import Loss
@@ -59,8 +60,8 @@ class Network:
         self.dropout = [float(r) for r in dropout] if dropout else [0.0] * len(self.acts)
         self.dtype = np.dtype(dtype)
         n = parameter_count(self.sizes)
-        self.params: Array = np.zeros(n, self.dtype)
-        self.grads: Array = np.zeros(n, self.dtype)
+        self.params: Array = aligned.zeros(n, self.dtype)
+        self.grads: Array = aligned.zeros(n, self.dtype)
         self.W, self.b = _views(self.params, self.sizes)
         self.dW, self.db = _views(self.grads, self.sizes)
 

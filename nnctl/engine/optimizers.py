@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from nnctl._types import Array
+from nnctl.engine import aligned
 from nnctl.registry import Registry
 
 BLOCK = 32_768  # entries per block (128 KB of float32)
@@ -60,7 +61,7 @@ class Optimizer:
         self.decay_size = params.size
         self.t = 0  # steps taken
         self.block = BLOCK
-        self._tmp = np.empty(min(params.size, self.block), params.dtype)
+        self._tmp = aligned.empty(min(params.size, self.block), params.dtype)
         self._bound: tuple[Array, int, list[Block]] | None = None  # (grads, decay size, its blocks)
 
     def step(self, grads: Array) -> None:
@@ -128,7 +129,7 @@ class SGD(Optimizer):
         if nesterov and momentum == 0:
             raise ValueError("nesterov needs momentum > 0 (e.g. momentum: 0.9)")
         self.momentum, self.nesterov = momentum, nesterov
-        self.buf = np.zeros_like(params) if momentum else None
+        self.buf = aligned.zeros_like(params) if momentum else None
 
     def _buffers(self) -> list[Array]:
         return [] if self.buf is None else [self.buf]
@@ -179,8 +180,8 @@ class Adam(Optimizer):
         super().__init__(params, learning_rate, weight_decay)
         _decay_rates(beta1=beta1, beta2=beta2)
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
-        self.m_acc = np.zeros_like(params)
-        self.v_acc = np.zeros_like(params)
+        self.m_acc = aligned.zeros_like(params)
+        self.v_acc = aligned.zeros_like(params)
 
     def _buffers(self) -> list[Array]:
         return [self.m_acc, self.v_acc]
@@ -244,8 +245,8 @@ class RMSprop(Optimizer):
         super().__init__(params, learning_rate, weight_decay)
         _decay_rates(rho=rho, momentum=momentum)
         self.rho, self.eps, self.momentum = rho, eps, momentum
-        self.v = np.zeros_like(params)
-        self.buf = np.zeros_like(params) if momentum else None
+        self.v = aligned.zeros_like(params)
+        self.buf = aligned.zeros_like(params) if momentum else None
 
     def _buffers(self) -> list[Array]:
         return [self.v] if self.buf is None else [self.v, self.buf]

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from nnctl._types import Array
+from nnctl.engine import aligned
 from nnctl.engine.activations import Activation
 
 if TYPE_CHECKING:
@@ -76,14 +77,14 @@ class Workspace:
 
     def __init__(self, sizes: Sequence[int], batch_size: int, dtype: np.dtype[np.floating],
                  dropout: Sequence[float] = ()) -> None:
-        self.A = [np.empty((batch_size, s), dtype) for s in sizes]  # A[0] is unused: the batch itself
-        self.delta = [np.empty((batch_size, s), dtype) for s in sizes]
-        self.scratch = [np.empty((batch_size, s), dtype) for s in sizes]
+        self.A = [aligned.empty((batch_size, s), dtype) for s in sizes]  # A[0] is unused: the batch itself
+        self.delta = [aligned.empty((batch_size, s), dtype) for s in sizes]
+        self.scratch = [aligned.empty((batch_size, s), dtype) for s in sizes]
         # mask[i + 1] and dropped[i + 1] belong to layer i's output, when it has dropout
         rates = list(dropout) + [0.0] * (len(sizes) - 1 - len(dropout))
 
         def buffers() -> list[Array | None]:
-            return [None] + [np.empty((batch_size, s), dtype) if r > 0 else None
+            return [None] + [aligned.empty((batch_size, s), dtype) if r > 0 else None
                              for s, r in zip(sizes[1:], rates, strict=True)]
 
         self.mask, self.dropped = buffers(), buffers()

@@ -15,6 +15,7 @@ import numpy as np
 
 from nnctl._types import Array
 from nnctl.data.rows import Parts, Rows, take_rows
+from nnctl.engine import aligned
 from nnctl.engine.metrics import RunningMetrics
 from nnctl.engine.optimizers import Optimizer
 from nnctl.engine.schedules import Schedule, improved, monitor_mode
@@ -94,7 +95,7 @@ class Loop:
         # Wide rows (784 pixels, say) are gathered batch by batch into a buffer the GEMM then reads from cache,
         # instead of copying (and page-faulting) the whole matrix every epoch: same batches, less memory.
         self.wide = network.sizes[0] * network.dtype.itemsize >= WIDE_ROW_BYTES
-        self.x_buffer = np.empty((self.batch, network.sizes[0]), network.dtype) if self.wide else None
+        self.x_buffer = aligned.empty((self.batch, network.sizes[0]), network.dtype) if self.wide else None
         target = model.target
         ss_total = train.ss_total if target.task == "regression" else 0.0  # R²'s denominator
         self.running = RunningMetrics(target.task, target.binary, target.scale, ss_total)
