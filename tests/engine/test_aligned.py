@@ -67,3 +67,13 @@ def test_views_of_the_aligned_parameters_still_share_its_memory():
     assert np.shares_memory(net.W[0], net.params) and np.shares_memory(net.db[0], net.grads)
     assert (net.params[: net.W[0].size] == 2.0).all()
     assert (net.params[-3:] == 3.0).all()
+
+
+def test_big_buffers_start_on_a_huge_page_inside_an_allocation_numpy_advises_for_huge_pages():
+    big = aligned.empty(aligned.HUGE_FROM // 4, np.float32)
+    assert address(big) % aligned.HUGE_PAGE == 0
+    assert big.base is not None and big.base.nbytes >= aligned.NUMPY_HUGE
+    small = aligned.zeros(aligned.HUGE_FROM // 4 - 1, np.float32)
+    assert small.base is not None and small.base.nbytes < aligned.HUGE_FROM + aligned.ALIGN
+    net = Network([784, 256, 128, 10], ["relu", "relu", "softmax"], dtype=np.float32)
+    assert address(net.params) % aligned.HUGE_PAGE == 0 and address(net.grads) % aligned.HUGE_PAGE == 0
