@@ -1,14 +1,14 @@
 """Buffers whose data starts on a 64-byte boundary (a cache line, one AVX-512 register), big ones on a huge page.
 
 NumPy aligns its data to 16 bytes only, and where a buffer lands decides how fast the hot loop runs. A buffer of
-128 KB or more comes from glibc's mmap, a 16-byte header past a page boundary, so it starts 16 bytes past a cache
-line every time: W2's flat parameters (235,146 float32) did in each `nnctl train` run we checked, and an epoch took
-0.55 s where a process whose parameters happened to start on a line took 0.50 s. Measured as whole `nnctl train`
-processes against the previous code (W2 784 -> 256 -> 128 -> 10, batch 128, 8 epochs, history epochs, medians of
-5-6 interleaved rounds): the parameters and gradients aligned, 0.93x the epoch; every buffer below aligned, 0.88x;
-W1 (100k x 20 -> 64 -> 64 -> 3, batch 32) 0.97x. So the network (params, grads), the optimizers (their state and
-scratch), the workspace and the loop's batch buffer allocate here; the activations' own small buffers stay NumPy's
-(aligning them measured nothing).
+128 KB or more comes from glibc's mmap (until frees raise glibc's threshold), a 16-byte header past a page
+boundary, so it starts 16 bytes past a cache line: W2's flat parameters (235,146 float32) did in each `nnctl train`
+run we checked, and an epoch took 0.55 s where a process whose parameters happened to start on a line took 0.50 s.
+Measured as whole `nnctl train` processes against the previous code (W2 784 -> 256 -> 128 -> 10, batch 128, 8
+epochs, history epochs, medians of 5-6 interleaved rounds): the parameters and gradients aligned, 0.93x the epoch;
+every buffer below aligned, 0.88x; W1 (100k x 20 -> 64 -> 64 -> 3, batch 32) 0.97x. So the network (params, grads),
+the optimizers (their state and scratch), the workspace and the loop's batch buffer allocate here; the activations'
+own small buffers stay NumPy's (aligning them measured nothing).
 
 A buffer of 256 KB or more also starts on a 2 MB boundary, inside an allocation of at least 4 MB, which NumPy
 advises the kernel to back with transparent huge pages: W2's parameters, gradients, Adam's moments and the batch of
@@ -48,6 +48,7 @@ def zeros(shape: Shape, dtype: Any) -> np.ndarray:
 
 
 def zeros_like(a: np.ndarray) -> np.ndarray:
+    """Zeros shaped and typed like `a`, as `zeros`."""
     return zeros(a.shape, a.dtype)
 
 
