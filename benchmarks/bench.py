@@ -13,7 +13,7 @@ spinning OpenMP threads would slow whatever shared its process):
   epoch, everything an epoch does once (history, snapshots, diagnostics) included; E is 20 on W1 and 15 on W2
   (`NNCTL_EPOCHS`), so that the two runs' fixed parts, which differ by up to 0.7 s, weigh little;
 - the NumPy floor: an epoch of only the batch gather, the GEMMs and Adam's whole-buffer passes (no bias,
-  activation, loss or metric): what no NumPy trainer can beat;
+  activation, loss or metric), in buffers allocated as nnctl's are: what no NumPy trainer can beat;
 - scikit-learn's MLPClassifier (`partial_fit`, one epoch each) and a hand-written PyTorch loop: seconds per epoch
   over --epochs epochs on the rows in memory.
 float32, Adam lr 1e-3, every thread the machine has. Also measured: the float32 GEMM peak, loading the W2 CSV
