@@ -13,6 +13,23 @@ passes (weight decay, then the optimizer's `_update`) run over one block before 
 buffer Adam touches (params, grads, m, v, scratch: 640 KB) stays in the L2 cache between passes, where ten
 passes over the whole of W2's 235,146 parameters went out to L3 for each: 375 µs a step instead of 470 µs
 (measured on this 2 MB-L2 machine). Every pass is elementwise, so the results are the same bits.
+
+A step's numbers (rates, moments' decays) reach NumPy as 0-d arrays of the parameters' dtype, filled once per step:
+NumPy converts a Python float for every call (250 against 470 ns a call on this machine, and Adam makes 32 such
+calls a step on W2); a float32 0-d array holds the value the Python float would have been rounded to, so the bits
+are the same.
+
+Every `FLUSH_EVERY` steps the state buffers' subnormal entries (|x| below the dtype's smallest normal, 1.2e-38 in
+float32) are set to 0 (`_flush`). A unit that stops getting gradient (a dead ReLU) leaves its moments decaying
+by a constant factor: Adam's first moment crosses float32's subnormal range in about 150 steps and then never
+reaches 0 (0.9 times 1 to 4 of the smallest subnormal rounds back to itself). A multiply or divide with a
+subnormal operand costs this CPU 35 ns a vector, 30 times a normal one, so a W2 run slowed epoch after epoch as its
+units died (0.58 s an epoch to 0.86 s after 14 epochs, 16,901 subnormal entries; flushed, 0.54-0.58 s throughout).
+The weights do not change: with eps 1e-8 and a learning rate up to 1, Adam's step from a subnormal first moment is
+below 4e-30, which leaves any weight of magnitude above 1e-22 as it was, and the square root of a subnormal second
+moment is below 1.1e-19, lost when eps is added. That W2 run's weights were bit for bit those of the unflushed run
+(and the tests run both); the saved state differs in the flushed entries only, and a resumed run flushes at the
+same steps.
 """
 
 from __future__ import annotations
@@ -27,6 +44,11 @@ from nnctl.engine import aligned
 from nnctl.registry import Registry
 
 BLOCK = 32_768  # entries per block (128 KB of float32)
+FLUSH_EVERY = 64  # steps between flushes of the state's subnormal entries: Adam's first moment (beta1 0.9) crosses
+# the subnormal range in 151 steps; an entry then spends at most 64 steps there, for 2 µs a step on W2 (a flush of
+# its 235,146 entries takes 125 µs)
+
+multiply, add, subtract, divide, square, sqrt = np.multiply, np.add, np.subtract, np.divide, np.square, np.sqrt
 
 # One block of a step: params, grads, scratch, how many of its leading entries weight decay applies to, then the
 # optimizer's state buffers (views of the same entries)
@@ -61,23 +83,49 @@ class Optimizer:
         self.decay_size = params.size
         self.t = 0  # steps taken
         self.block = BLOCK
+        self.flush_every: int | None = FLUSH_EVERY  # None: never flush subnormal state (tests compare against it)
         self._tmp = aligned.empty(min(params.size, self.block), params.dtype)
+        self._small = np.empty(self._tmp.shape, bool)  # which entries of a state block `_flush` sets to 0
+        self._tiny = np.finfo(params.dtype).tiny
+        self._numbers: list[Array] = []  # 0-d arrays of params' dtype for this step's numbers (see `_constants`)
         self._bound: tuple[Array, int, list[Block]] | None = None  # (grads, decay size, its blocks)
 
     def step(self, grads: Array) -> None:
-        """Update `params` from `grads` block by block: weight decay on the block's weights, then the rule."""
+        """Update `params` from `grads` block by block: weight decay on the block's weights, then the rule, then
+        (every `flush_every` steps) the flush of the block's subnormal state."""
         self.t += 1
         scalars = self._scalars()
+        flush = self.flush_every is not None and self.t % self.flush_every == 0
         for p, g, tmp, decayed, state in self._blocks(grads):
             if decayed:
                 self._decay(p, g, tmp, decayed)
             self._update(p, g, tmp, state, scalars)
+            if flush:
+                self._flush(state, tmp)
 
-    def _scalars(self) -> tuple[float, ...]:
+    def _scalars(self) -> tuple[Any, ...]:
         """This step's numbers (rates, moments), computed once for all blocks."""
         return ()
 
-    def _update(self, p: Array, g: Array, tmp: Array, state: list[Array], scalars: tuple[float, ...]) -> None:
+    def _constants(self, *values: float) -> tuple[Array, ...]:
+        """`values` as 0-d arrays of the parameters' dtype, the same arrays every step: what NumPy would round each
+        Python float to, without converting it again in every call."""
+        numbers = self._numbers
+        while len(numbers) < len(values):
+            numbers.append(np.zeros((), self.params.dtype))
+        for number, value in zip(numbers, values, strict=False):
+            number[()] = value
+        return tuple(numbers[: len(values)])
+
+    def _flush(self, state: list[Array], tmp: Array) -> None:
+        """Set the subnormal entries of a block's state buffers to 0 (zeros stay zeros; NaN and inf stay)."""
+        small = self._small[: tmp.size]
+        for buffer in state:
+            np.absolute(buffer, tmp)
+            np.less(tmp, self._tiny, small)
+            np.copyto(buffer, 0, where=small)
+
+    def _update(self, p: Array, g: Array, tmp: Array, state: list[Array], scalars: tuple[Any, ...]) -> None:
         """The optimizer's rule on one block: params p, grads g, scratch tmp, the state buffers' blocks."""
         raise NotImplementedError
 
@@ -134,26 +182,26 @@ class SGD(Optimizer):
     def _buffers(self) -> list[Array]:
         return [] if self.buf is None else [self.buf]
 
-    def _scalars(self) -> tuple[float, ...]:
-        return self.momentum, self.learning_rate, self.t == 1
+    def _scalars(self) -> tuple[Any, ...]:
+        return (*self._constants(self.momentum, self.learning_rate), self.t == 1)
 
-    def _update(self, p: Array, g: Array, tmp: Array, state: list[Array], scalars: tuple[float, ...]) -> None:
+    def _update(self, p: Array, g: Array, tmp: Array, state: list[Array], scalars: tuple[Any, ...]) -> None:
         momentum, rate, first = scalars
         if state:
             (buf,) = state
             if first:
                 buf[...] = g
             else:
-                buf *= momentum
-                buf += g
+                multiply(buf, momentum, buf)
+                add(buf, g, buf)
             if self.nesterov:
-                np.multiply(buf, momentum, out=tmp)
-                tmp += g
+                multiply(buf, momentum, tmp)
+                add(tmp, g, tmp)
                 g = tmp
             else:
                 g = buf
-        np.multiply(g, rate, out=tmp)
-        p -= tmp
+        multiply(g, rate, tmp)
+        subtract(p, tmp, p)
 
     def state(self) -> dict[str, Any]:
         return {"t": self.t} if self.buf is None else {"t": self.t, "buf": self.buf}
@@ -186,26 +234,26 @@ class Adam(Optimizer):
     def _buffers(self) -> list[Array]:
         return [self.m_acc, self.v_acc]
 
-    def _scalars(self) -> tuple[float, ...]:
+    def _scalars(self) -> tuple[Any, ...]:
         b1, b2 = self.beta1, self.beta2
         # With s = sqrt((1 - b2) / (1 - b2^t)): lr m_hat / (sqrt(v_hat) + eps)
         #   = lr (1 - b1) / ((1 - b1^t) s) * m_acc / (sqrt(v_acc) + eps / s), the scalars computed once.
         s = math.sqrt((1 - b2) / (1 - b2**self.t))
-        return b1, b2, self.eps / s, self.learning_rate * (1 - b1) / ((1 - b1**self.t) * s)
+        return self._constants(b1, b2, self.eps / s, self.learning_rate * (1 - b1) / ((1 - b1**self.t) * s))
 
-    def _update(self, p: Array, g: Array, tmp: Array, state: list[Array], scalars: tuple[float, ...]) -> None:
+    def _update(self, p: Array, g: Array, tmp: Array, state: list[Array], scalars: tuple[Any, ...]) -> None:
         b1, b2, eps, rate = scalars
         m, v = state
-        m *= b1
-        m += g
-        v *= b2
-        np.square(g, tmp)
-        v += tmp
-        np.sqrt(v, tmp)
-        tmp += eps
-        np.divide(m, tmp, tmp)
-        tmp *= rate
-        p -= tmp
+        multiply(m, b1, m)
+        add(m, g, m)
+        multiply(v, b2, v)
+        square(g, tmp)
+        add(v, tmp, v)
+        sqrt(v, tmp)
+        add(tmp, eps, tmp)
+        divide(m, tmp, tmp)
+        multiply(tmp, rate, tmp)
+        subtract(p, tmp, p)
 
     def state(self) -> dict[str, Any]:
         return {"t": self.t, "m_acc": self.m_acc, "v_acc": self.v_acc}
@@ -251,27 +299,27 @@ class RMSprop(Optimizer):
     def _buffers(self) -> list[Array]:
         return [self.v] if self.buf is None else [self.v, self.buf]
 
-    def _scalars(self) -> tuple[float, ...]:
-        return self.rho, self.eps, self.momentum, self.learning_rate
+    def _scalars(self) -> tuple[Any, ...]:
+        return self._constants(self.rho, 1 - self.rho, self.eps, self.momentum, self.learning_rate)
 
-    def _update(self, p: Array, g: Array, tmp: Array, state: list[Array], scalars: tuple[float, ...]) -> None:
-        rho, eps, momentum, rate = scalars
+    def _update(self, p: Array, g: Array, tmp: Array, state: list[Array], scalars: tuple[Any, ...]) -> None:
+        rho, one_minus_rho, eps, momentum, rate = scalars
         v = state[0]
-        v *= rho
-        np.square(g, out=tmp)
-        tmp *= 1 - rho
-        v += tmp
-        np.sqrt(v, out=tmp)
-        tmp += eps
-        np.divide(g, tmp, out=tmp)
+        multiply(v, rho, v)
+        square(g, tmp)
+        multiply(tmp, one_minus_rho, tmp)
+        add(v, tmp, v)
+        sqrt(v, tmp)
+        add(tmp, eps, tmp)
+        divide(g, tmp, tmp)
         if len(state) > 1:
             buf = state[1]
-            buf *= momentum
-            buf += tmp
-            np.multiply(buf, rate, out=tmp)
+            multiply(buf, momentum, buf)
+            add(buf, tmp, buf)
+            multiply(buf, rate, tmp)
         else:
-            tmp *= rate
-        p -= tmp
+            multiply(tmp, rate, tmp)
+        subtract(p, tmp, p)
 
     def state(self) -> dict[str, Any]:
         state: dict[str, Any] = {"t": self.t, "v": self.v}

@@ -196,3 +196,90 @@ def test_a_step_block_by_block_is_the_whole_buffer_step_bit_for_bit(name, kwargs
             opt.step(g)
         results.append((params.tobytes(), *(v.tobytes() for v in opt.state().values() if isinstance(v, np.ndarray))))
     assert results[0] == results[1]
+
+
+def _dying_run(name: str, kwargs: dict, flush_every: int | None) -> tuple[np.ndarray, list[np.ndarray]]:
+    """40 float32 parameters with gradient throughout, and 10 more (a unit that died) with gradient of 1e-25 for 10
+    steps and none after: their state decays into the subnormal range within 500 steps. Runs 10 flush periods."""
+    rng = np.random.default_rng(1)
+    params = rng.standard_normal(50).astype(np.float32)
+    opt = OPTIMIZERS[name](params, learning_rate=0.01, **kwargs)
+    opt.flush_every = flush_every
+    g = np.empty_like(params)
+    for t in range(10 * optimizers.FLUSH_EVERY):
+        g[...] = rng.standard_normal(50).astype(np.float32) * np.float32(1e-3)
+        g[40:] = np.float32(1e-25) if t < 10 else 0
+        opt.step(g)
+    return params, [v for v in opt.state().values() if isinstance(v, np.ndarray)]
+
+
+def _subnormal(a: np.ndarray) -> int:
+    return int(((a != 0) & (np.abs(a) < np.finfo(a.dtype).tiny)).sum())
+
+
+@pytest.mark.parametrize(("name", "kwargs"), [("adam", {}), ("adamw", {}), ("rmsprop", {"momentum": 0.9}),
+                                              ("sgd", {"momentum": 0.9})])
+def test_subnormal_state_is_flushed_and_the_weights_are_those_of_the_unflushed_run(name, kwargs):
+    """Without the flush the dead entries' state sticks in the subnormal range (0.9 x 1-4 of the smallest subnormal
+    rounds back to itself), where a multiply costs 30 times a normal one; with it they are 0 after each flush, and
+    the weights are bit for bit those of the run that kept them."""
+    kept, unflushed = _dying_run(name, kwargs, None)
+    params, flushed = _dying_run(name, kwargs, optimizers.FLUSH_EVERY)
+    assert sum(_subnormal(v) for v in unflushed) > 0
+    assert sum(_subnormal(v) for v in flushed) == 0
+    np.testing.assert_array_equal(params, kept)
+
+
+def test_the_flush_keeps_zeros_nan_inf_and_normal_values():
+    params = np.zeros(6, np.float32)
+    opt = Adam(params)
+    tiny = np.finfo(np.float32).tiny
+    values = np.array([0.0, tiny, tiny / 8, -tiny / 1024, np.nan, -np.inf], np.float32)
+    opt.m_acc[...] = values
+    opt._flush([opt.m_acc], opt._tmp[:6])
+    np.testing.assert_array_equal(opt.m_acc, [0.0, tiny, 0.0, 0.0, np.nan, -np.inf])
+
+
+def test_step_numbers_reach_numpy_as_the_floats_rounded_to_the_dtype():
+    """0-d arrays of the parameters' dtype hold what NumPy would round each Python float to: the same bits as the
+    textbook in-place update with Python floats."""
+    rng = np.random.default_rng(2)
+    for dtype in (np.float32, np.float64):
+        params = rng.standard_normal(40).astype(dtype)
+        p, m, v = params.copy(), np.zeros_like(params), np.zeros_like(params)
+        opt = Adam(params, learning_rate=0.003)
+        for t in range(1, 6):
+            g = rng.standard_normal(40).astype(dtype)
+            opt.step(g.copy())
+            s = math.sqrt((1 - 0.999) / (1 - 0.999**t))
+            m *= 0.9
+            m += g
+            v *= 0.999
+            v += g * g
+            step = m / (np.sqrt(v) + 1e-8 / s)
+            step *= 0.003 * (1 - 0.9) / ((1 - 0.9**t) * s)
+            p -= step
+        np.testing.assert_array_equal(params, p)
+
+
+def test_a_resume_across_flushes_continues_identically():
+    """The flush happens at steps counted by `t`, which the state keeps: a run resumed between two flushes makes the
+    same ones. Gradients of 1e-30 for 10 steps, then none: the first moment is subnormal from about step 200."""
+    rng = np.random.default_rng(3)
+    grads = [rng.standard_normal(8).astype(np.float32) * np.float32(1e-30 if t < 10 else 0)
+             for t in range(6 * optimizers.FLUSH_EVERY)]
+    a, b = np.ones(8, np.float32), np.ones(8, np.float32)
+    straight, first = Adam(a), Adam(b)
+    for g in grads:
+        straight.step(g.copy())
+    resume_at = 4 * optimizers.FLUSH_EVERY - 6
+    for g in grads[:resume_at]:
+        first.step(g.copy())
+    assert _subnormal(first.m_acc) > 0  # resumed with subnormal state, which the next flush clears
+    second = Adam(b)
+    second.load_state({k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in first.state().items()})
+    for g in grads[resume_at:]:
+        second.step(g.copy())
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(straight.m_acc, second.m_acc)
+    np.testing.assert_array_equal(straight.v_acc, second.v_acc)
