@@ -93,7 +93,8 @@ class Loss:
         and calls it for every batch (the fused scale depends only on A's shape, so it is computed once)."""
         multiply = np.multiply
         if self.fused and activation.name == self.output_activation:
-            scale, subtract = self.fused_scale(A), np.subtract
+            # a 0-d array of A's dtype: the value NumPy would round the float to, without converting it every batch
+            scale, subtract = np.array(self.fused_scale(A), A.dtype), np.subtract
 
             def output_delta(Y: Array, weights: Array | None) -> None:
                 subtract(A, Y, out)

@@ -112,8 +112,9 @@ class Workspace:
 # A hidden or output layer's forward: W, b, Z (its output buffer), the activation bound to Z (returns A) and the
 # product into Z.
 _Forward = tuple[Array, Array, Array, Callable[[], Array], Product]
-# Dropout after a layer's activation: its mask buffer M, the dropped output, the keep probability and 1 / keep.
-_Dropout = tuple[Array, Array, float, float]
+# Dropout after a layer's activation: its mask buffer M, the dropped output, the keep probability and 1 / keep (0-d
+# arrays of the dtype, which NumPy need not convert in every call as it does a Python float: `engine/optimizers.py`).
+_Dropout = tuple[Array, Array, Array, Array]
 # Backward through layer i > 0: A_i.T (what it received), delta_{i+1}, dW_i and the product into it, W_i.T,
 # delta_i and the product into it, the dropout mask on delta_i (or None), the previous activation's derivative
 # bound to delta_i, and db_{i-1} (from delta_i).
@@ -134,7 +135,8 @@ class TrainingPass:
         self.dropout: list[_Dropout | None] = []
         for i, rate in enumerate(network.dropout):
             M, out = masks[i + 1], dropped[i + 1]
-            self.dropout.append(None if M is None or out is None else (M, out, 1.0 - rate, 1.0 / (1.0 - rate)))
+            keep, scale = (np.array(x, network.dtype) for x in (1.0 - rate, 1.0 / (1.0 - rate)))
+            self.dropout.append(None if M is None or out is None else (M, out, keep, scale))
         # layers L-1 ... 1, without and with dropout: layer i received A_i, or A_i after dropout when the forward
         # pass used it; layer 0 received the batch, which is new each time
         self.steps: dict[bool, list[_Backward]] = {}
@@ -174,7 +176,7 @@ class TrainingPass:
                 M, dropped, keep, scale = dropout
                 rng.random(out=M, dtype=M.dtype.type)
                 less(M, keep, M)
-                M *= scale
+                multiply(M, scale, M)
                 inputs = multiply(inputs, M, dropped)
         return inputs
 
