@@ -135,8 +135,11 @@ class TrainingPass:
         self.dropout: list[_Dropout | None] = []
         for i, rate in enumerate(network.dropout):
             M, out = masks[i + 1], dropped[i + 1]
-            keep, scale = (np.array(x, network.dtype) for x in (1.0 - rate, 1.0 / (1.0 - rate)))
-            self.dropout.append(None if M is None or out is None else (M, out, keep, scale))
+            if M is None or out is None:
+                self.dropout.append(None)
+            else:
+                keep = 1.0 - rate
+                self.dropout.append((M, out, np.array(keep, network.dtype), np.array(1.0 / keep, network.dtype)))
         # layers L-1 ... 1, without and with dropout: layer i received A_i, or A_i after dropout when the forward
         # pass used it; layer 0 received the batch, which is new each time
         self.steps: dict[bool, list[_Backward]] = {}
