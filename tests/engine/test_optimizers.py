@@ -7,6 +7,11 @@ from nnctl.engine import optimizers
 from nnctl.engine.optimizers import OPTIMIZERS, SGD, Adam, AdamW, RMSprop
 
 
+def _copied(state: dict) -> dict:
+    """An optimizer's state with its arrays copied (`state()` refers to the live buffers)."""
+    return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in state.items()}
+
+
 def test_sgd_step():
     params = np.array([1.0, -2.0])
     SGD(params, learning_rate=0.5).step(np.array([0.2, -0.4]))
@@ -41,7 +46,7 @@ def test_state_round_trip_continues_identically():
     first = Adam(b, learning_rate=0.01)
     first.step(grads[0])
     second = Adam(b, learning_rate=0.01)
-    second.load_state({k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in first.state().items()})
+    second.load_state(_copied(first.state()))
     for g in grads[1:]:
         second.step(g)
     np.testing.assert_array_equal(a, b)
@@ -162,7 +167,7 @@ def test_every_optimizer_resumes_identically(name, kwargs):
     for g in grads[:2]:
         first.step(g.copy())
     second = OPTIMIZERS[name](b, learning_rate=0.05, **kwargs)
-    second.load_state({k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in first.state().items()})
+    second.load_state(_copied(first.state()))
     for g in grads[2:]:
         second.step(g.copy())
     np.testing.assert_array_equal(a, b)
@@ -277,7 +282,7 @@ def test_a_resume_across_flushes_continues_identically():
         first.step(g.copy())
     assert _subnormal(first.m_acc) > 0  # resumed with subnormal state, which the next flush clears
     second = Adam(b)
-    second.load_state({k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in first.state().items()})
+    second.load_state(_copied(first.state()))
     for g in grads[resume_at:]:
         second.step(g.copy())
     np.testing.assert_array_equal(a, b)
